@@ -1,0 +1,1 @@
+//! Input and output helpers: `-` for stdin/stdout.

@@ -1,0 +1,7 @@
+//! One module per command group. Each holds a clap subcommand enum and a `run` function.
+
+pub mod data;
+pub mod io;
+pub mod model;
+pub mod reward;
+pub mod sandbox;

@@ -1,0 +1,55 @@
+//! `srl-swe`: the command line of srl-swe. A thin layer over the library crates: argument parsing, files,
+//! progress and exit codes.
+
+mod cmd;
+
+use clap::{Parser, Subcommand};
+
+/// Train small code models as software-engineering agents with Supervised Reinforcement Learning, and
+/// evaluate them on SWE-bench in Docker sandboxes.
+#[derive(Debug, Parser)]
+#[command(name = "srl-swe", version, propagate_version = true)]
+struct Cli {
+    /// Log filter for library diagnostics (as RUST_LOG), e.g. `info` or `srl_data=debug`.
+    #[arg(long, global = true, env = "SRL_LOG", default_value = "warn")]
+    log: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Import agent trajectories, build step-wise SRL examples, and describe datasets.
+    #[command(subcommand)]
+    Data(cmd::data::DataCmd),
+    /// The SRL reward: difflib-exact similarity and completion scoring.
+    #[command(subcommand)]
+    Reward(cmd::reward::RewardCmd),
+    /// Docker sandboxes: base images, task images, one-off runs, clean-up.
+    #[command(subcommand)]
+    Sandbox(cmd::sandbox::SandboxCmd),
+    /// The candle policy: create, inspect and sample from Hugging Face model folders.
+    #[command(subcommand)]
+    Model(cmd::model::ModelCmd),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let result = match cli.command {
+        Command::Data(c) => cmd::data::run(c),
+        Command::Reward(c) => cmd::reward::run(c),
+        Command::Sandbox(c) => cmd::sandbox::run(c),
+        Command::Model(c) => cmd::model::run(c),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,64 @@
+//! Small text helpers shared by the importers, the prompt renderer and the sandbox.
+
+use std::borrow::Cow;
+
+/// Keeps the head and the tail of `text` when it is longer than `max_chars` characters, with a marker between
+/// them that says how many characters were left out. `max_chars == 0` means no limit.
+pub fn truncate_middle(text: &str, max_chars: usize) -> Cow<'_, str> {
+    if max_chars == 0 {
+        return Cow::Borrowed(text);
+    }
+    // Cheap exit on byte length: a text of at most `max_chars` bytes has at most that many characters.
+    if text.len() <= max_chars {
+        return Cow::Borrowed(text);
+    }
+    let n = text.chars().count();
+    if n <= max_chars {
+        return Cow::Borrowed(text);
+    }
+    let head = max_chars / 2;
+    let tail = max_chars - head;
+    let omitted = n - head - tail;
+    let head_end = text.char_indices().nth(head).map_or(text.len(), |(i, _)| i);
+    let tail_start = text.char_indices().nth(n - tail).map_or(text.len(), |(i, _)| i);
+    Cow::Owned(format!(
+        "{}\n<response clipped: {omitted} characters omitted>\n{}",
+        &text[..head_end],
+        &text[tail_start..]
+    ))
+}
+
+/// Normalises line endings to `\n` (recorded terminals write `\r\n`).
+pub fn normalize_newlines(text: &str) -> Cow<'_, str> {
+    if text.contains('\r') {
+        Cow::Owned(text.replace("\r\n", "\n"))
+    } else {
+        Cow::Borrowed(text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_head_and_tail() {
+        let text: String = ('a'..='z').collect();
+        let out = truncate_middle(&text, 10);
+        assert_eq!(out, "abcde\n<response clipped: 16 characters omitted>\nvwxyz");
+        assert_eq!(truncate_middle(&text, 26), text);
+        assert_eq!(truncate_middle(&text, 0), text);
+    }
+
+    #[test]
+    fn counts_characters_not_bytes() {
+        let text = "ééééé";
+        assert_eq!(truncate_middle(text, 5), text);
+        assert_eq!(truncate_middle(text, 2), "é\n<response clipped: 3 characters omitted>\né");
+    }
+
+    #[test]
+    fn normalizes_crlf() {
+        assert_eq!(normalize_newlines("a\r\nb\n"), "a\nb\n");
+    }
+}

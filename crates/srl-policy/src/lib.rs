@@ -1,0 +1,1 @@
+//! The candle policy: under construction.

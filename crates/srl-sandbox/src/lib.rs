@@ -1,0 +1,1 @@
+//! Docker sandboxes: under construction.

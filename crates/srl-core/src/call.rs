@@ -34,7 +34,9 @@ pub enum CallError {
     UnclosedParameter { key: String },
     #[error("function `{name}` is not closed by `</function>`")]
     UnclosedFunction { name: String },
-    #[error("unexpected text {text:?} inside function `{name}`: only `<parameter=KEY>...</parameter>` blocks may stand there")]
+    #[error(
+        "unexpected text {text:?} inside function `{name}`: only `<parameter=KEY>...</parameter>` blocks may stand there"
+    )]
     StrayText { name: String, text: String },
     #[error("parameter `{key}` is given twice")]
     DuplicateParameter { key: String },
@@ -230,7 +232,11 @@ impl ToolCall {
         FN_OPEN.len()
             + self.name.len()
             + 2
-            + self.params.iter().map(|(k, v)| PARAM_OPEN.len() + k.len() + 1 + v.len() + PARAM_CLOSE.len() + 1).sum::<usize>()
+            + self
+                .params
+                .iter()
+                .map(|(k, v)| PARAM_OPEN.len() + k.len() + 1 + v.len() + PARAM_CLOSE.len() + 1)
+                .sum::<usize>()
             + FN_CLOSE.len()
     }
 
@@ -484,7 +490,8 @@ mod tests {
 
     #[test]
     fn tolerates_wrappers_and_missing_newlines() {
-        let call: ToolCall = "<tool_call>\n<function=bash><parameter=command>ls</parameter></function></tool_call>".parse().unwrap();
+        let call: ToolCall =
+            "<tool_call>\n<function=bash><parameter=command>ls</parameter></function></tool_call>".parse().unwrap();
         assert_eq!(call, ToolCall::bash("ls"));
         let call: ToolCall = "  <function=submit>\n</function>".parse().unwrap();
         assert_eq!(call, ToolCall::submit());
@@ -519,7 +526,10 @@ mod tests {
             ("just text", CallError::NoCall),
             ("<function=bash\n<parameter=command>ls</parameter></function>", CallError::UnclosedFunctionTag { at: 0 }),
             ("<function=bash>\n<parameter=command>ls\n", CallError::UnclosedParameter { key: "command".into() }),
-            ("<function=bash>\n<parameter=command>ls</parameter>\n", CallError::UnclosedFunction { name: "bash".into() }),
+            (
+                "<function=bash>\n<parameter=command>ls</parameter>\n",
+                CallError::UnclosedFunction { name: "bash".into() },
+            ),
             (
                 "<function=bash>\nhello<parameter=command>ls</parameter>\n</function>",
                 CallError::StrayText { name: "bash".into(), text: "hello".into() },

@@ -58,7 +58,8 @@ mod tests {
     #[test]
     fn reads_encoded_and_plain_lists() {
         let a: Instance =
-            serde_json::from_str(r#"{"instance_id":"x","FAIL_TO_PASS":"[\"t1\", \"t2\"]","PASS_TO_PASS":["t3"]}"#).unwrap();
+            serde_json::from_str(r#"{"instance_id":"x","FAIL_TO_PASS":"[\"t1\", \"t2\"]","PASS_TO_PASS":["t3"]}"#)
+                .unwrap();
         assert_eq!(a.fail_to_pass, ["t1", "t2"]);
         assert_eq!(a.pass_to_pass, ["t3"]);
         let err = serde_json::from_str::<Instance>(r#"{"instance_id":"x","FAIL_TO_PASS":"t1"}"#).unwrap_err();

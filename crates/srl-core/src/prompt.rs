@@ -102,7 +102,10 @@ impl FromStr for Window {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.trim() {
             "all" => Ok(Window::All),
-            t => t.parse().map(Window::Last).map_err(|_| format!("window must be a number of rounds or `all`, got {s:?}")),
+            t => t
+                .parse()
+                .map(Window::Last)
+                .map_err(|_| format!("window must be a number of rounds or `all`, got {s:?}")),
         }
     }
 }

@@ -30,11 +30,7 @@ pub fn truncate_middle(text: &str, max_chars: usize) -> Cow<'_, str> {
 
 /// Normalises line endings to `\n` (recorded terminals write `\r\n`).
 pub fn normalize_newlines(text: &str) -> Cow<'_, str> {
-    if text.contains('\r') {
-        Cow::Owned(text.replace("\r\n", "\n"))
-    } else {
-        Cow::Borrowed(text)
-    }
+    if text.contains('\r') { Cow::Owned(text.replace("\r\n", "\n")) } else { Cow::Borrowed(text) }
 }
 
 #[cfg(test)]

@@ -1,0 +1,6 @@
+"""tablefmt: pretty-print tabular data."""
+
+from .core import STYLES, tabulate
+
+__all__ = ["STYLES", "tabulate"]
+__version__ = "0.6.0"

@@ -1,0 +1,298 @@
+//! Python's `difflib.SequenceMatcher(None, a, b).ratio()`, bit for bit.
+//!
+//! Same Ratcliff/Obershelp recursion as CPython: `find_longest_match` scans `a` in order and `b`'s positions of
+//! each element in order, keeps the first strictly longer block, then extends it over equal elements on both
+//! ends (popular elements included, as CPython does: they are not junk, only left out of `b2j`); the autojunk
+//! rule drops from `b2j` every element of a `b` of 200+ elements that occurs more than `len(b) // 100 + 1`
+//! times. Elements are Unicode scalar values, as Python's `str` indexes code points. The ratio is
+//! `2.0 * M / (len(a) + len(b))`, or 1.0 when both are empty.
+//!
+//! [`Target`] prepares `b` once (its index of positions), so scoring G completions against the same expert
+//! action pays for it once; [`Scratch`] holds the buffers, so a warm call allocates nothing.
+
+use std::collections::HashMap;
+
+const NONE: u32 = u32::MAX;
+
+/// `b` of a `SequenceMatcher`, prepared: its elements and, per distinct element, its positions (CSR layout).
+#[derive(Clone, Debug)]
+pub struct Target {
+    chars: Vec<char>,
+    /// Dense id of each ASCII element (NONE when absent from `b`).
+    ascii: [u32; 128],
+    /// Dense id of each non-ASCII element.
+    other: HashMap<char, u32>,
+    /// `positions[offsets[id]..offsets[id + 1]]` are the positions of element `id` in `b`, ascending;
+    /// empty for popular elements (autojunk).
+    offsets: Vec<u32>,
+    positions: Vec<u32>,
+}
+
+impl Target {
+    pub fn new(b: &str) -> Self {
+        let mut t = Target {
+            chars: Vec::new(),
+            ascii: [NONE; 128],
+            other: HashMap::new(),
+            offsets: Vec::new(),
+            positions: Vec::new(),
+        };
+        t.set(b);
+        t
+    }
+
+    /// Re-prepares this target for another `b`, reusing its buffers.
+    pub fn set(&mut self, b: &str) {
+        self.chars.clear();
+        self.chars.extend(b.chars());
+        self.ascii = [NONE; 128];
+        self.other.clear();
+        let mut counts: Vec<u32> = Vec::new();
+        let chars = std::mem::take(&mut self.chars);
+        for &c in &chars {
+            let id = self.id_or_insert(c, counts.len() as u32);
+            if id as usize == counts.len() {
+                counts.push(0);
+            }
+            counts[id as usize] += 1;
+        }
+        self.chars = chars;
+        let n = self.chars.len();
+        if n >= 200 {
+            let ntest = (n / 100 + 1) as u32;
+            for c in counts.iter_mut() {
+                if *c > ntest {
+                    *c = 0; // popular: left out of b2j
+                }
+            }
+        }
+        self.offsets.clear();
+        self.offsets.reserve(counts.len() + 1);
+        let mut acc = 0u32;
+        self.offsets.push(0);
+        for &c in &counts {
+            acc += c;
+            self.offsets.push(acc);
+        }
+        self.positions.clear();
+        self.positions.resize(acc as usize, 0);
+        // Fill positions in ascending order: a cursor per id.
+        let mut cursor: Vec<u32> = self.offsets[..counts.len()].to_vec();
+        for (j, &c) in self.chars.iter().enumerate() {
+            let id = self.id(c) as usize;
+            if counts[id] > 0 {
+                self.positions[cursor[id] as usize] = j as u32;
+                cursor[id] += 1;
+            }
+        }
+    }
+
+    fn id_or_insert(&mut self, c: char, next: u32) -> u32 {
+        if (c as u32) < 128 {
+            let slot = &mut self.ascii[c as usize];
+            if *slot == NONE {
+                *slot = next;
+            }
+            *slot
+        } else {
+            *self.other.entry(c).or_insert(next)
+        }
+    }
+
+    #[inline]
+    fn id(&self, c: char) -> u32 {
+        if (c as u32) < 128 { self.ascii[c as usize] } else { self.other.get(&c).copied().unwrap_or(NONE) }
+    }
+
+    #[inline]
+    fn positions_of(&self, id: u32) -> &[u32] {
+        if id == NONE {
+            return &[];
+        }
+        let id = id as usize;
+        &self.positions[self.offsets[id] as usize..self.offsets[id + 1] as usize]
+    }
+
+    pub fn len(&self) -> usize {
+        self.chars.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.chars.is_empty()
+    }
+}
+
+/// Reusable buffers for [`ratio_with`].
+#[derive(Clone, Debug, Default)]
+pub struct Scratch {
+    a: Vec<char>,
+    a_ids: Vec<u32>,
+    /// Per position of `b`: `(stamp << 32) | length` (see `find_longest_match`).
+    cells: Vec<u64>,
+    stamp_base: u32,
+    queue: Vec<(u32, u32, u32, u32)>,
+}
+
+/// `SequenceMatcher(None, a, b).ratio()` with `b` prepared as `target`.
+pub fn ratio_with(a: &str, target: &Target, scratch: &mut Scratch) -> f64 {
+    scratch.a.clear();
+    scratch.a.extend(a.chars());
+    let total = scratch.a.len() + target.len();
+    if total == 0 {
+        return 1.0;
+    }
+    let m = matching_chars(target, scratch);
+    2.0 * m as f64 / total as f64
+}
+
+/// `SequenceMatcher(None, a, b).ratio()`.
+pub fn ratio(a: &str, b: &str) -> f64 {
+    thread_local! {
+        static STATE: std::cell::RefCell<(Target, Scratch)> = std::cell::RefCell::new((Target::new(""), Scratch::default()));
+    }
+    STATE.with(|s| {
+        let mut s = s.borrow_mut();
+        let (target, scratch) = &mut *s;
+        target.set(b);
+        ratio_with(a, target, scratch)
+    })
+}
+
+/// The sum of the sizes of `get_matching_blocks()` (what the ratio needs; collapsing adjacent blocks does
+/// not change it, and the order in which sub-ranges are searched does not either).
+fn matching_chars(t: &Target, s: &mut Scratch) -> usize {
+    let la = s.a.len();
+    let lb = t.len();
+    s.a_ids.clear();
+    s.a_ids.extend(s.a.iter().map(|&c| t.id(c)));
+    if s.cells.len() < lb {
+        s.cells.resize(lb, 0);
+    }
+    s.queue.clear();
+    s.queue.push((0, la as u32, 0, lb as u32));
+    let mut matched = 0usize;
+    while let Some((alo, ahi, blo, bhi)) = s.queue.pop() {
+        let (i, j, k) = find_longest_match(t, s, alo, ahi, blo, bhi);
+        if k > 0 {
+            matched += k as usize;
+            if alo < i && blo < j {
+                s.queue.push((alo, i, blo, j));
+            }
+            if i + k < ahi && j + k < bhi {
+                s.queue.push((i + k, ahi, j + k, bhi));
+            }
+        }
+    }
+    matched
+}
+
+/// CPython's `find_longest_match(alo, ahi, blo, bhi)` with no junk function.
+///
+/// CPython keeps `j2len` (the length of the match ending at `(i - 1, j)`) in a fresh dict per row. Here one
+/// array holds `(row stamp, length)` per `j`: an entry counts only when its stamp is the previous row, so no
+/// clearing is needed. Each row walks `b`'s positions in descending `j`, so that `j - 1` is read before it is
+/// overwritten; to keep CPython's tie-breaking (the first strictly longer block in ascending `(i, j)` order),
+/// an equal length found later in the same row (a smaller `j`) replaces the best.
+fn find_longest_match(t: &Target, s: &mut Scratch, alo: u32, ahi: u32, blo: u32, bhi: u32) -> (u32, u32, u32) {
+    let (mut besti, mut bestj, mut bestsize) = (alo, blo, 0u32);
+    let mut best_row = u32::MAX;
+    // Stamps are rows + 1 offset by a per-call base, so entries from earlier calls never count.
+    let base = s.stamp_base;
+    s.stamp_base = s.stamp_base.wrapping_add(ahi - alo + 2);
+    if s.stamp_base < base {
+        // Wrapped around: start afresh.
+        s.cells.iter_mut().for_each(|c| *c = 0);
+        s.stamp_base = ahi - alo + 2;
+        return find_longest_match(t, s, alo, ahi, blo, bhi);
+    }
+    let cells = &mut s.cells;
+    for i in alo..ahi {
+        let row = clip(t.positions_of(s.a_ids[i as usize]), blo, bhi);
+        let stamp = base + (i - alo) + 2;
+        for &j in row.iter().rev() {
+            let j = j as usize;
+            debug_assert!(j < cells.len());
+            // SAFETY: every position is < len(b) <= cells.len() (resized in `matching_chars`).
+            let k = if j > 0 {
+                let c = unsafe { *cells.get_unchecked(j - 1) };
+                if (c >> 32) as u32 == stamp - 1 { c as u32 } else { 0 }
+            } else {
+                0
+            } + 1;
+            unsafe { *cells.get_unchecked_mut(j) = ((stamp as u64) << 32) | k as u64 };
+            let j = j as u32;
+            if k > bestsize || (k == bestsize && best_row == i) {
+                besti = i + 1 - k;
+                bestj = j + 1 - k;
+                bestsize = k;
+                best_row = i;
+            }
+        }
+    }
+    // Extend over equal elements on each end (popular ones included: they are not junk).
+    let (a, b) = (&s.a, &t.chars);
+    while besti > alo && bestj > blo && a[besti as usize - 1] == b[bestj as usize - 1] {
+        besti -= 1;
+        bestj -= 1;
+        bestsize += 1;
+    }
+    while besti + bestsize < ahi
+        && bestj + bestsize < bhi
+        && a[(besti + bestsize) as usize] == b[(bestj + bestsize) as usize]
+    {
+        bestsize += 1;
+    }
+    (besti, bestj, bestsize)
+}
+
+/// The part of an ascending position list within `[lo, hi)`.
+#[inline]
+fn clip(list: &[u32], lo: u32, hi: u32) -> &[u32] {
+    if list.is_empty() {
+        return list;
+    }
+    if lo <= list[0] && list[list.len() - 1] < hi {
+        return list;
+    }
+    let start = if lo == 0 { 0 } else { list.partition_point(|&j| j < lo) };
+    let end = list.partition_point(|&j| j < hi);
+    &list[start..end.max(start)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_values() {
+        // Values printed by CPython 3.11.
+        assert_eq!(ratio("", ""), 1.0);
+        assert_eq!(ratio("abc", ""), 0.0);
+        assert_eq!(ratio("abcd", "bcde"), 0.75);
+        assert_eq!(ratio("qabxcd", "abycdf"), 0.6666666666666666);
+        assert_eq!(
+            ratio("private Thread currentThread;", "private volatile Thread currentThread;"),
+            0.8656716417910447
+        );
+    }
+
+    #[test]
+    fn autojunk_kicks_in_at_200() {
+        // b of 200 'a's: 'a' is popular, so b2j is empty, but extension from (0, 0) still matches.
+        let b = "a".repeat(200);
+        assert_eq!(ratio(&"a".repeat(10), &b), 2.0 * 10.0 / 210.0);
+        // 'x' then 199 'a': the 'x' anchors nothing in a, extension from (0,0) fails: 0 matches.
+        let b2 = format!("x{}", "a".repeat(199));
+        assert_eq!(ratio(&"a".repeat(10), &b2), 0.0);
+    }
+
+    #[test]
+    fn scratch_reuse_gives_the_same_answer() {
+        let t = Target::new("hello world, hello there");
+        let mut s = Scratch::default();
+        let x = ratio_with("hello there world", &t, &mut s);
+        let y = ratio_with("hello there world", &t, &mut s);
+        assert_eq!(x, y);
+        assert_eq!(x, ratio("hello there world", "hello world, hello there"));
+    }
+}

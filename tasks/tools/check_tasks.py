@@ -226,11 +226,14 @@ def check_solution(task_dir: Path, row: dict, root: Path, verbose: bool) -> int:
         raise CheckFailed(f"the solution edits test files: {touched_tests}")
     if not changed:
         raise CheckFailed("the solution changes nothing")
+    leftovers = [c[3:] for c in changed if c.startswith("??")]
+    if leftovers:
+        raise CheckFailed(f"the solution leaves scratch files behind: {leftovers}")
     return len(steps)
 
 
-def check_task(row: dict, task_dir: Path, verbose: bool) -> dict:
-    status = {"base": "-", "f2p@base": "-", "p2p@base": "-", "gold": "-", "solution": "-", "time": "-"}
+def check_task(row: dict, task_dir: Path, verbose: bool, status: dict) -> None:
+    """Run all checks of one row, recording progress in ``status``; raises CheckFailed."""
     f2p, p2p = json.loads(row["FAIL_TO_PASS"]), json.loads(row["PASS_TO_PASS"])
     files = test_files(row["test_patch"])
     check_folder(task_dir, row)
@@ -261,7 +264,6 @@ def check_task(row: dict, task_dir: Path, verbose: bool) -> dict:
         results, out, _ = run_pytest(pristine, files)
         expect(results, f2p + p2p, True, "with the solution's edits", out)
         status["solution"] = f"ok ({n} steps)"
-    return status
 
 
 def find_task_dirs() -> dict[str, Path]:
@@ -301,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
             task_dir = dirs.get(row["instance_id"])
             if task_dir is None:
                 raise CheckFailed("no tasks/<name>/task.json with this instance id")
-            status = check_task(row, task_dir, args.verbose)
+            check_task(row, task_dir, args.verbose, status)
         except (CheckFailed, subprocess.SubprocessError, OSError, KeyError, ValueError) as exc:
             error = f"{type(exc).__name__}: {exc}" if not isinstance(exc, CheckFailed) else str(exc)
             failed += 1

@@ -1,0 +1,435 @@
+//! The Qwen2 architecture, written for training: one model, two paths over the same weights.
+//!
+//! * The differentiable path ([`Pass::train`]) uses only tensor ops that have a backward (`rms_norm_slow`-style
+//!   norm, a plain softmax, RoPE as `x*cos + rotate_half(x)*sin`), so every weight gets its gradient, and returns
+//!   the hidden states of all positions.
+//! * The fused path ([`Pass::fused`]) uses candle's fused `rms_norm`, `softmax_last_dim` and `rope` kernels,
+//!   which have no backward, and appends to a [`KvCache`] owned by the caller. Use it with detached weights
+//!   ([`Qwen2::detached`]) for sampling: no graph is recorded and optimizer updates are seen in place.
+//!
+//! Positions are given per row, so a left-padded batch computes exactly what each row computes alone (the
+//! position of a token is its index among the row's real tokens, as Hugging Face's `generate` does).
+//! Weight names mirror the Hugging Face checkpoint (`model.layers.N.self_attn.q_proj.weight`, ...).
+
+use candle_core::{D, DType, Device, Module, Tensor};
+
+use crate::config::Config;
+use crate::error::Result;
+
+/// Which kernels a forward uses, and whether LoRA adapters are applied.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pass {
+    /// Fused kernels without backward (sampling) instead of differentiable ops (training).
+    pub fused: bool,
+    /// Apply the LoRA adapters; `false` gives the base model (the KL reference).
+    pub adapters: bool,
+}
+
+impl Pass {
+    /// Differentiable ops, adapters on.
+    pub fn train() -> Self {
+        Pass { fused: false, adapters: true }
+    }
+    /// Fused ops, adapters on.
+    pub fn fused() -> Self {
+        Pass { fused: true, adapters: true }
+    }
+}
+
+/// A LoRA pair on one projection: `y = x W^T + b + scale * (x A^T) B^T`.
+#[derive(Clone, Debug)]
+pub struct LoraPair {
+    /// `lora_A`: `[r, in]`.
+    pub a: Tensor,
+    /// `lora_B`: `[out, r]`.
+    pub b: Tensor,
+    pub scale: f64,
+}
+
+/// A linear projection with an optional bias and an optional LoRA pair.
+#[derive(Clone, Debug)]
+pub struct Proj {
+    /// `[out, in]`, as in the checkpoint.
+    pub weight: Tensor,
+    pub bias: Option<Tensor>,
+    pub lora: Option<LoraPair>,
+}
+
+fn linear(x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Result<Tensor> {
+    Ok(candle_nn::Linear::new(w.clone(), b.cloned()).forward(x)?)
+}
+
+impl Proj {
+    fn forward(&self, x: &Tensor, pass: Pass) -> Result<Tensor> {
+        let y = linear(x, &self.weight, self.bias.as_ref())?;
+        match (&self.lora, pass.adapters) {
+            (Some(l), true) => {
+                let d = linear(&linear(x, &l.a, None)?, &l.b, None)?;
+                Ok((y + (d * l.scale)?)?)
+            }
+            _ => Ok(y),
+        }
+    }
+
+    fn detached(&self) -> Proj {
+        Proj {
+            weight: self.weight.detach(),
+            bias: self.bias.as_ref().map(Tensor::detach),
+            lora: self.lora.as_ref().map(|l| LoraPair { a: l.a.detach(), b: l.b.detach(), scale: l.scale }),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Layer {
+    q_proj: Proj,
+    k_proj: Proj,
+    v_proj: Proj,
+    o_proj: Proj,
+    gate_proj: Proj,
+    up_proj: Proj,
+    down_proj: Proj,
+    input_layernorm: Tensor,
+    post_attention_layernorm: Tensor,
+}
+
+/// The names of the seven projections of a layer, in Hugging Face's spelling, with their module path.
+pub const PROJ_NAMES: [&str; 7] = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"];
+
+/// The module path of projection `name` in layer `i`, e.g. `model.layers.3.self_attn.q_proj`.
+pub fn proj_path(i: usize, name: &str) -> String {
+    let group = if matches!(name, "gate_proj" | "up_proj" | "down_proj") { "mlp" } else { "self_attn" };
+    format!("model.layers.{i}.{group}.{name}")
+}
+
+/// Every tensor a checkpoint of `cfg` holds, with its shape, in a stable order. `lm_head.weight` is listed only
+/// when the embeddings are not tied.
+pub fn weight_shapes(cfg: &Config) -> Vec<(String, Vec<usize>)> {
+    let (h, i, v) = (cfg.hidden_size, cfg.intermediate_size, cfg.vocab_size);
+    let q = cfg.num_attention_heads * cfg.head_dim();
+    let kv = cfg.num_kv_heads() * cfg.head_dim();
+    let mut out = vec![("model.embed_tokens.weight".to_string(), vec![v, h])];
+    for l in 0..cfg.num_hidden_layers {
+        let p = |n: &str| proj_path(l, n);
+        out.push((format!("{}.weight", p("q_proj")), vec![q, h]));
+        out.push((format!("{}.bias", p("q_proj")), vec![q]));
+        out.push((format!("{}.weight", p("k_proj")), vec![kv, h]));
+        out.push((format!("{}.bias", p("k_proj")), vec![kv]));
+        out.push((format!("{}.weight", p("v_proj")), vec![kv, h]));
+        out.push((format!("{}.bias", p("v_proj")), vec![kv]));
+        out.push((format!("{}.weight", p("o_proj")), vec![h, q]));
+        out.push((format!("{}.weight", p("gate_proj")), vec![i, h]));
+        out.push((format!("{}.weight", p("up_proj")), vec![i, h]));
+        out.push((format!("{}.weight", p("down_proj")), vec![h, i]));
+        out.push((format!("model.layers.{l}.input_layernorm.weight"), vec![h]));
+        out.push((format!("model.layers.{l}.post_attention_layernorm.weight"), vec![h]));
+    }
+    out.push(("model.norm.weight".to_string(), vec![h]));
+    if !cfg.tie_word_embeddings {
+        out.push(("lm_head.weight".to_string(), vec![v, h]));
+    }
+    out
+}
+
+/// The key/value cache of the fused path: per layer `(k, v)` of shape `[B, kv_heads, T, head_dim]`, after RoPE.
+#[derive(Clone, Debug, Default)]
+pub struct KvCache {
+    layers: Vec<Option<(Tensor, Tensor)>>,
+}
+
+impl KvCache {
+    pub fn new(num_layers: usize) -> Self {
+        KvCache { layers: vec![None; num_layers] }
+    }
+
+    /// Cached positions (keys) per row.
+    pub fn seq_len(&self) -> usize {
+        self.layers.first().and_then(|l| l.as_ref()).map(|(k, _)| k.dims()[2]).unwrap_or(0)
+    }
+
+    /// Keeps only the rows `rows` (a `u32` index tensor), in that order.
+    pub fn select_rows(&mut self, rows: &Tensor) -> Result<()> {
+        for l in self.layers.iter_mut().flatten() {
+            l.0 = l.0.index_select(rows, 0)?;
+            l.1 = l.1.index_select(rows, 0)?;
+        }
+        Ok(())
+    }
+}
+
+/// A Qwen2 decoder over tensors named as in the checkpoint.
+#[derive(Clone, Debug)]
+pub struct Qwen2 {
+    cfg: Config,
+    embed_tokens: Tensor,
+    layers: Vec<Layer>,
+    norm: Tensor,
+    /// The same tensor as `embed_tokens` when the embeddings are tied.
+    lm_head: Tensor,
+    inv_freq: Tensor,
+}
+
+impl Qwen2 {
+    /// Builds the model from `get(name)`, which returns the tensor of each name of [`weight_shapes`] (shapes are
+    /// the caller's to check). With tied embeddings, `lm_head` is `model.embed_tokens.weight`.
+    pub fn new(cfg: &Config, get: &mut dyn FnMut(&str) -> Result<Tensor>) -> Result<Self> {
+        let embed_tokens = get("model.embed_tokens.weight")?;
+        let device = embed_tokens.device().clone();
+        let mut layers = Vec::with_capacity(cfg.num_hidden_layers);
+        for l in 0..cfg.num_hidden_layers {
+            let mut proj = |name: &str, bias: bool| -> Result<Proj> {
+                let p = proj_path(l, name);
+                let weight = get(&format!("{p}.weight"))?;
+                let bias = if bias { Some(get(&format!("{p}.bias"))?) } else { None };
+                Ok(Proj { weight, bias, lora: None })
+            };
+            layers.push(Layer {
+                q_proj: proj("q_proj", true)?,
+                k_proj: proj("k_proj", true)?,
+                v_proj: proj("v_proj", true)?,
+                o_proj: proj("o_proj", false)?,
+                gate_proj: proj("gate_proj", false)?,
+                up_proj: proj("up_proj", false)?,
+                down_proj: proj("down_proj", false)?,
+                input_layernorm: get(&format!("model.layers.{l}.input_layernorm.weight"))?,
+                post_attention_layernorm: get(&format!("model.layers.{l}.post_attention_layernorm.weight"))?,
+            });
+        }
+        let norm = get("model.norm.weight")?;
+        let lm_head = if cfg.tie_word_embeddings { embed_tokens.clone() } else { get("lm_head.weight")? };
+        let dim = cfg.head_dim();
+        let inv_freq: Vec<f32> =
+            (0..dim).step_by(2).map(|i| 1f32 / cfg.rope_theta.powf(i as f64 / dim as f64) as f32).collect();
+        let inv_freq = Tensor::from_vec(inv_freq, (1, 1, dim / 2), &device)?;
+        Ok(Qwen2 { cfg: cfg.clone(), embed_tokens, layers, norm, lm_head, inv_freq })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    pub fn dtype(&self) -> DType {
+        self.embed_tokens.dtype()
+    }
+
+    pub fn device(&self) -> &Device {
+        self.embed_tokens.device()
+    }
+
+    /// The same model over detached weights: no op records a graph; the storage is shared, so in-place
+    /// optimizer updates of the original weights are visible here.
+    pub fn detached(&self) -> Qwen2 {
+        Qwen2 {
+            cfg: self.cfg.clone(),
+            embed_tokens: self.embed_tokens.detach(),
+            layers: self
+                .layers
+                .iter()
+                .map(|l| Layer {
+                    q_proj: l.q_proj.detached(),
+                    k_proj: l.k_proj.detached(),
+                    v_proj: l.v_proj.detached(),
+                    o_proj: l.o_proj.detached(),
+                    gate_proj: l.gate_proj.detached(),
+                    up_proj: l.up_proj.detached(),
+                    down_proj: l.down_proj.detached(),
+                    input_layernorm: l.input_layernorm.detach(),
+                    post_attention_layernorm: l.post_attention_layernorm.detach(),
+                })
+                .collect(),
+            norm: self.norm.detach(),
+            lm_head: self.lm_head.detach(),
+            inv_freq: self.inv_freq.clone(),
+        }
+    }
+
+    /// The projection at `path` (as [`proj_path`] spells it), if any.
+    pub fn proj_mut(&mut self, layer: usize, name: &str) -> Option<&mut Proj> {
+        let l = self.layers.get_mut(layer)?;
+        Some(match name {
+            "q_proj" => &mut l.q_proj,
+            "k_proj" => &mut l.k_proj,
+            "v_proj" => &mut l.v_proj,
+            "o_proj" => &mut l.o_proj,
+            "gate_proj" => &mut l.gate_proj,
+            "up_proj" => &mut l.up_proj,
+            "down_proj" => &mut l.down_proj,
+            _ => return None,
+        })
+    }
+
+    /// A new KV cache for this model.
+    pub fn new_cache(&self) -> KvCache {
+        KvCache::new(self.layers.len())
+    }
+
+    fn rms_norm(&self, x: &Tensor, w: &Tensor, pass: Pass) -> Result<Tensor> {
+        let eps = self.cfg.rms_norm_eps as f32;
+        Ok(if pass.fused {
+            candle_nn::ops::rms_norm(&x.contiguous()?, w, eps)?
+        } else {
+            candle_nn::ops::rms_norm_slow(x, w, eps)?
+        })
+    }
+
+    /// Final hidden states `[B, T, hidden]` (after the last norm).
+    ///
+    /// * `ids`: `[B, T]` u32 token ids; `positions`: `[B, T]` u32 RoPE positions.
+    /// * `mask`: additive attention mask `[B, 1, T, T_cache + T]` in the model's dtype (see [`attention_mask`]),
+    ///   or `None` for a single query per row with every key visible. Causality is the mask's job.
+    /// * `cache`: appended to (fused path only, by convention; the differentiable path works with it too).
+    pub fn forward_hidden(
+        &self,
+        ids: &Tensor,
+        positions: &Tensor,
+        mask: Option<&Tensor>,
+        mut cache: Option<&mut KvCache>,
+        pass: Pass,
+    ) -> Result<Tensor> {
+        let (b, t) = ids.dims2()?;
+        let dtype = self.dtype();
+        let hidden = self.cfg.hidden_size;
+        let mut xs = self.embed_tokens.index_select(&ids.flatten_all()?, 0)?.reshape((b, t, hidden))?;
+        let freqs = positions.to_dtype(DType::F32)?.unsqueeze(2)?.broadcast_mul(&self.inv_freq)?;
+        let cos = freqs.cos()?.to_dtype(dtype)?.contiguous()?;
+        let sin = freqs.sin()?.to_dtype(dtype)?.contiguous()?;
+        for (i, layer) in self.layers.iter().enumerate() {
+            let residual = &xs;
+            let h = self.rms_norm(&xs, &layer.input_layernorm, pass)?;
+            let cache_slot = cache.as_deref_mut().map(|c| &mut c.layers[i]);
+            let h = self.attention(layer, &h, &cos, &sin, mask, cache_slot, pass)?;
+            xs = (h + residual)?;
+            let residual = &xs;
+            let h = self.rms_norm(&xs, &layer.post_attention_layernorm, pass)?;
+            let gate = layer.gate_proj.forward(&h, pass)?.silu()?;
+            let up = layer.up_proj.forward(&h, pass)?;
+            let h = layer.down_proj.forward(&(gate * up)?, pass)?;
+            xs = (h + residual)?;
+        }
+        self.rms_norm(&xs, &self.norm, pass)
+    }
+
+    /// Logits `[.., vocab]` of hidden states `[.., hidden]` (in the model's dtype).
+    pub fn logits(&self, hidden: &Tensor) -> Result<Tensor> {
+        linear(hidden, &self.lm_head, None)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn attention(
+        &self,
+        layer: &Layer,
+        x: &Tensor,
+        cos: &Tensor,
+        sin: &Tensor,
+        mask: Option<&Tensor>,
+        cache: Option<&mut Option<(Tensor, Tensor)>>,
+        pass: Pass,
+    ) -> Result<Tensor> {
+        let (b, t, _) = x.dims3()?;
+        let (nh, nkv, hd) = (self.cfg.num_attention_heads, self.cfg.num_kv_heads(), self.cfg.head_dim());
+        let q = layer.q_proj.forward(x, pass)?.reshape((b, t, nh, hd))?.transpose(1, 2)?.contiguous()?;
+        let k = layer.k_proj.forward(x, pass)?.reshape((b, t, nkv, hd))?.transpose(1, 2)?.contiguous()?;
+        let v = layer.v_proj.forward(x, pass)?.reshape((b, t, nkv, hd))?.transpose(1, 2)?;
+        let (q, k) = if pass.fused {
+            (candle_nn::rotary_emb::rope(&q, cos, sin)?, candle_nn::rotary_emb::rope(&k, cos, sin)?)
+        } else {
+            (rope_differentiable(&q, cos, sin)?, rope_differentiable(&k, cos, sin)?)
+        };
+        let (k, v) = match cache {
+            Some(slot) => {
+                let (k, v) = match slot.take() {
+                    Some((pk, pv)) => (Tensor::cat(&[&pk, &k], 2)?, Tensor::cat(&[&pv, &v], 2)?),
+                    None => (k, v.contiguous()?),
+                };
+                *slot = Some((k.clone(), v.clone()));
+                (k, v)
+            }
+            None => (k, v),
+        };
+        let k = candle_transformers::utils::repeat_kv(k, nh / nkv)?.contiguous()?;
+        let v = candle_transformers::utils::repeat_kv(v, nh / nkv)?.contiguous()?;
+        let scale = 1f64 / (hd as f64).sqrt();
+        let scores = (q.matmul(&k.transpose(2, 3)?)? * scale)?;
+        let scores = match mask {
+            Some(m) => scores.broadcast_add(m)?,
+            None => scores,
+        };
+        let probs = if pass.fused {
+            candle_nn::ops::softmax_last_dim(&scores)?
+        } else {
+            let s = scores.to_dtype(DType::F32)?;
+            candle_nn::ops::softmax(&s, D::Minus1)?.to_dtype(scores.dtype())?
+        };
+        let out = probs.matmul(&v)?.transpose(1, 2)?.reshape((b, t, nh * hd))?;
+        layer.o_proj.forward(&out, pass)
+    }
+}
+
+/// RoPE (rotate-half form) with ops that have a backward. `x`: `[B, H, T, D]`; `cos`, `sin`: `[B, T, D/2]`.
+fn rope_differentiable(x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
+    let d = x.dim(D::Minus1)?;
+    let cos = Tensor::cat(&[cos, cos], D::Minus1)?.unsqueeze(1)?;
+    let sin = Tensor::cat(&[sin, sin], D::Minus1)?.unsqueeze(1)?;
+    let x1 = x.narrow(D::Minus1, 0, d / 2)?;
+    let x2 = x.narrow(D::Minus1, d / 2, d / 2)?;
+    let rotated = Tensor::cat(&[&x2.neg()?, &x1], D::Minus1)?;
+    Ok((x.broadcast_mul(&cos)? + rotated.broadcast_mul(&sin)?)?)
+}
+
+/// The additive attention mask `[B, 1, T_q, T_k]` for queries that are the last `t_q` of `T_k` keys.
+///
+/// `key_valid[b][j]` says whether key `j` of row `b` is a real token (false for padding). Query `i` sees key `j`
+/// when `j` is not after it and is real; it always sees itself, so no softmax row is empty (a padding query
+/// then attends only to itself, and its output is never used). Returns `None` when nothing needs masking
+/// (one query per row, every key real).
+pub fn attention_mask(key_valid: &[Vec<bool>], t_q: usize, dtype: DType, device: &Device) -> Result<Option<Tensor>> {
+    let b = key_valid.len();
+    let t_k = key_valid.first().map(Vec::len).unwrap_or(0);
+    if t_q == 1 && key_valid.iter().all(|r| r.iter().all(|&v| v)) {
+        return Ok(None);
+    }
+    let offset = t_k - t_q;
+    let mut m = Vec::with_capacity(b * t_q * t_k);
+    for row in key_valid {
+        for i in 0..t_q {
+            let qi = offset + i;
+            for (j, &valid) in row.iter().enumerate() {
+                let seen = j == qi || (j < qi && valid);
+                m.push(if seen { 0f32 } else { f32::NEG_INFINITY });
+            }
+        }
+    }
+    Ok(Some(Tensor::from_vec(m, (b, 1, t_q, t_k), device)?.to_dtype(dtype)?))
+}
+
+/// RoPE positions for rows given by `key_valid` (`[B][T]`): each real token's index among its row's real tokens
+/// (padding gets 0). Returns the `[B, T]` u32 tensor of the last `t_q` columns.
+pub fn positions(key_valid: &[Vec<bool>], t_q: usize, device: &Device) -> Result<Tensor> {
+    let b = key_valid.len();
+    let t_k = key_valid.first().map(Vec::len).unwrap_or(0);
+    let mut out = Vec::with_capacity(b * t_q);
+    for row in key_valid {
+        let mut n = 0u32;
+        let mut all = Vec::with_capacity(t_k);
+        for &v in row {
+            all.push(if v { n } else { 0 });
+            if v {
+                n += 1;
+            }
+        }
+        out.extend_from_slice(&all[t_k - t_q..]);
+    }
+    Ok(Tensor::from_vec(out, (b, t_q), device)?)
+}
+
+impl KvCache {
+    /// Drops the first `n` cached positions of every row (left padding no row needs any more).
+    pub fn trim_front(&mut self, n: usize) -> Result<()> {
+        for l in self.layers.iter_mut().flatten() {
+            let t = l.0.dims()[2];
+            l.0 = l.0.narrow(2, n, t - n)?;
+            l.1 = l.1.narrow(2, n, t - n)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,608 @@
+//! [`Policy`]: the model, its tokenizer and its parameters, with the calls a trainer makes.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use candle_core::{D, DType, Device, Tensor, Var};
+use rand::SeedableRng;
+use srl_core::Message;
+
+use crate::chat::{ChatPrompt, ChatTemplate, ChatTokenizer};
+use crate::config::{Config, GenerationConfig};
+use crate::error::{PolicyError, Result, write_json};
+use crate::files::{self, CONFIG, GENERATION_CONFIG, TOKENIZER, TOKENIZER_CONFIG};
+use crate::init::ModelParts;
+use crate::lora::{LoraAdapters, LoraConfig, LoraModule};
+use crate::model::{LoraPair, Pass, Qwen2, attention_mask, positions};
+use crate::sample::{Completion, FinishReason, SampleOptions, choose, token_logprob};
+
+/// What is trained.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub enum Training {
+    /// Nothing (inference): weights are plain tensors.
+    #[default]
+    Frozen,
+    /// Every weight is a [`Var`]. With `keep_reference`, a frozen copy of the initial weights is kept for
+    /// [`Policy::reference_logprobs`] (twice the weight memory); without it there is no reference model.
+    Full { keep_reference: bool },
+    /// LoRA adapters on the base weights, which stay plain tensors; the base model is the KL reference at no
+    /// extra memory.
+    Lora(LoraConfig),
+}
+
+/// How to load a policy. `Default`: CPU, f32, frozen, Qwen2.5's chat template.
+#[derive(Clone, Debug)]
+pub struct PolicyOptions {
+    pub device: Device,
+    /// `None`: f32 on CPU, bf16 on CUDA. Weights are cast to it on load.
+    pub dtype: Option<DType>,
+    pub training: Training,
+    /// `None`: [`ChatTemplate::default`] (Qwen2.5's, with its default system message).
+    pub template: Option<ChatTemplate>,
+}
+
+impl Default for PolicyOptions {
+    fn default() -> Self {
+        PolicyOptions { device: Device::Cpu, dtype: None, training: Training::Frozen, template: None }
+    }
+}
+
+/// The run's dtype for a device when none is asked for: bf16 on CUDA, f32 elsewhere.
+pub fn default_dtype(device: &Device) -> DType {
+    if device.is_cuda() { DType::BF16 } else { DType::F32 }
+}
+
+/// Per-token log-probs of completions, `[B, T]` with `T` the longest completion of the batch.
+#[derive(Clone, Debug)]
+pub struct TokenLogprobs {
+    /// f32 log-probs, 0 at padding (already multiplied by `mask`). Differentiable when returned by
+    /// [`Policy::logprobs`].
+    pub logprobs: Tensor,
+    /// f32, 1 for completion tokens and 0 for padding.
+    pub mask: Tensor,
+    /// Completion length per row.
+    pub lengths: Vec<usize>,
+}
+
+/// A Qwen2-family policy: config, tokenizer, weights (frozen, fully trainable, or with LoRA adapters), and two
+/// views of one set of weights: a differentiable model for [`Policy::logprobs`] and a detached one with fused
+/// kernels and a KV cache for [`Policy::sample`]. Optimizer updates of [`Policy::trainable_vars`] act in place,
+/// so both views always agree.
+pub struct Policy {
+    source: Option<PathBuf>,
+    config: Config,
+    generation: GenerationConfig,
+    tokenizer: ChatTokenizer,
+    tokenizer_json: String,
+    tokenizer_config_json: Option<String>,
+    device: Device,
+    dtype: DType,
+    /// Base weights by checkpoint name (the tensors of the `Var`s in full fine-tuning).
+    base: BTreeMap<String, Tensor>,
+    full_vars: Vec<(String, Var)>,
+    lora: Option<LoraAdapters>,
+    train_model: Qwen2,
+    sample_model: Qwen2,
+    /// Full fine-tuning's frozen copy (detached), when kept.
+    full_reference: Option<Qwen2>,
+    stop_ids: Vec<u32>,
+    pad_id: u32,
+}
+
+impl std::fmt::Debug for Policy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Policy")
+            .field("source", &self.source)
+            .field("dtype", &self.dtype)
+            .field("params", &self.config.num_params())
+            .field("lora", &self.lora.as_ref().map(|l| &l.config))
+            .field("full", &!self.full_vars.is_empty())
+            .finish()
+    }
+}
+
+impl Policy {
+    /// Loads a Hugging Face folder, or a repo id from the local Hugging Face cache (see
+    /// [`files::resolve_model`]): `config.json`, `tokenizer.json`, `model.safetensors` or its sharded index,
+    /// and `generation_config.json` and `tokenizer_config.json` when present.
+    pub fn load(model: &str, opts: &PolicyOptions) -> Result<Policy> {
+        let dir = files::resolve_model(model)?;
+        let cfg_path = dir.join(CONFIG);
+        let config = Config::from_file(&cfg_path)?;
+        let tok_path = dir.join(TOKENIZER);
+        let tokenizer_json = std::fs::read_to_string(&tok_path).map_err(|e| PolicyError::io(&tok_path, e))?;
+        let gen_path = dir.join(GENERATION_CONFIG);
+        let generation = if gen_path.exists() {
+            GenerationConfig::from_file(&gen_path)?
+        } else {
+            tracing::debug!(path = %gen_path.display(), "no generation config; stop tokens from config.json");
+            GenerationConfig::default()
+        };
+        let tc_path = dir.join(TOKENIZER_CONFIG);
+        let tokenizer_config_json = std::fs::read_to_string(&tc_path).ok();
+        let dtype = opts.dtype.unwrap_or_else(|| default_dtype(&opts.device));
+        let weights = files::load_weights(&files::weight_files(&dir)?, &config, dtype, &opts.device)?;
+        let parts = ModelParts { config, generation, tokenizer_json, tokenizer_config_json, weights };
+        let mut p = Self::build(parts, opts, Some(dir.clone()))?;
+        p.source = Some(dir);
+        Ok(p)
+    }
+
+    /// A policy from in-memory parts (e.g. [`crate::init::random_parts`]).
+    pub fn from_parts(parts: ModelParts, opts: &PolicyOptions) -> Result<Policy> {
+        Self::build(parts, opts, None)
+    }
+
+    fn build(parts: ModelParts, opts: &PolicyOptions, dir: Option<PathBuf>) -> Result<Policy> {
+        let ModelParts { config, generation, tokenizer_json, tokenizer_config_json, weights } = parts;
+        let name = |f: &str| dir.as_ref().map(|d| d.join(f)).unwrap_or_else(|| PathBuf::from(f));
+        config.validate(&name(CONFIG))?;
+        let tok_path = name(TOKENIZER);
+        let inner = tokenizer_json
+            .parse::<tokenizers::Tokenizer>()
+            .map_err(|e| PolicyError::Tokenizer { path: tok_path.clone(), message: e.to_string() })?;
+        let mut tokenizer =
+            ChatTokenizer::new(inner).map_err(|message| PolicyError::Tokenizer { path: tok_path.clone(), message })?;
+        if let Some(t) = &opts.template {
+            tokenizer.set_template(t.clone());
+        }
+        if tokenizer.vocab_size() > config.vocab_size {
+            return Err(PolicyError::Tokenizer {
+                path: tok_path,
+                message: format!(
+                    "{} tokens, more than config.json's vocab_size {}",
+                    tokenizer.vocab_size(),
+                    config.vocab_size
+                ),
+            });
+        }
+        let mut stop_ids = vec![tokenizer.im_end_id()];
+        stop_ids.extend(tokenizer.endoftext_id());
+        stop_ids.extend(generation.eos_token_id.iter().flat_map(|t| t.to_vec()));
+        stop_ids.extend(config.eos_token_id.iter().flat_map(|t| t.to_vec()));
+        stop_ids.sort_unstable();
+        stop_ids.dedup();
+        let pad_id = generation.pad_token_id.or(tokenizer.endoftext_id()).unwrap_or(tokenizer.im_end_id());
+
+        let device = opts.device.clone();
+        let dtype = opts.dtype.unwrap_or_else(|| default_dtype(&device));
+        let mut base = BTreeMap::new();
+        for (k, t) in weights {
+            base.insert(k, t.to_device(&device)?.to_dtype(dtype)?);
+        }
+        let mut full_vars = Vec::new();
+        let mut full_reference = None;
+        let mut lora = None;
+        match &opts.training {
+            Training::Frozen => {}
+            Training::Full { keep_reference } => {
+                let mut vars = BTreeMap::new();
+                for (k, t) in &base {
+                    let v = Var::from_tensor(t)?;
+                    vars.insert(k.clone(), v.as_tensor().clone());
+                    full_vars.push((k.clone(), v));
+                }
+                if *keep_reference {
+                    full_reference = Some(Qwen2::new(&config, &mut |n| get(&base, n))?.detached());
+                }
+                base = vars;
+            }
+            Training::Lora(cfg) => {
+                let dims = |n: &str| proj_dims(&config, n);
+                lora = Some(LoraAdapters::new(cfg, config.num_hidden_layers, &dims, dtype, &device)?);
+            }
+        }
+        let train_model = Qwen2::new(&config, &mut |n| get(&base, n))?;
+        let sample_model = train_model.detached();
+        let mut p = Policy {
+            source: dir,
+            config,
+            generation,
+            tokenizer,
+            tokenizer_json,
+            tokenizer_config_json,
+            device,
+            dtype,
+            base,
+            full_vars,
+            lora,
+            train_model,
+            sample_model,
+            full_reference,
+            stop_ids,
+            pad_id,
+        };
+        p.rebuild()?;
+        tracing::info!(params = p.config.num_params(), trainable = p.num_trainable_params(), dtype = ?p.dtype, "policy ready");
+        Ok(p)
+    }
+
+    /// Rebuilds both model views from the base weights and the adapters.
+    fn rebuild(&mut self) -> Result<()> {
+        let mut m = Qwen2::new(&self.config, &mut |n| get(&self.base, n))?;
+        if let Some(l) = &self.lora {
+            let scale = l.config.scale();
+            for LoraModule { layer, name, a, b } in &l.modules {
+                let p =
+                    m.proj_mut(*layer, name).ok_or_else(|| PolicyError::Invalid(format!("no projection {name}")))?;
+                p.lora = Some(LoraPair { a: a.as_tensor().clone(), b: b.as_tensor().clone(), scale });
+            }
+        }
+        self.sample_model = m.detached();
+        self.train_model = m;
+        Ok(())
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+    pub fn generation_config(&self) -> &GenerationConfig {
+        &self.generation
+    }
+    pub fn tokenizer(&self) -> &ChatTokenizer {
+        &self.tokenizer
+    }
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+    /// The folder it was loaded from, if any.
+    pub fn source(&self) -> Option<&Path> {
+        self.source.as_deref()
+    }
+    /// Token ids that end a completion (`<|im_end|>`, `<|endoftext|>` and the configs' eos ids).
+    pub fn stop_ids(&self) -> &[u32] {
+        &self.stop_ids
+    }
+    /// The LoRA adapters, if any.
+    pub fn lora(&self) -> Option<&LoraAdapters> {
+        self.lora.as_ref()
+    }
+    /// The base weights by checkpoint name (the `Var`s' tensors in full fine-tuning; plain tensors otherwise).
+    pub fn base_weights(&self) -> &BTreeMap<String, Tensor> {
+        &self.base
+    }
+    /// The differentiable model view (advanced use).
+    pub fn model(&self) -> &Qwen2 {
+        &self.train_model
+    }
+
+    /// The variables an optimizer should update: the adapters' `A`/`B` with LoRA, every weight in full
+    /// fine-tuning, none when frozen. Base weights under LoRA are not variables, so they never get an update.
+    pub fn trainable_vars(&self) -> Vec<Var> {
+        let mut v: Vec<Var> = self.full_vars.iter().map(|(_, v)| v.clone()).collect();
+        if let Some(l) = &self.lora {
+            v.extend(l.vars());
+        }
+        v
+    }
+
+    /// Trainable variables with their names (checkpoint names, or PEFT names for adapters).
+    pub fn named_trainable_vars(&self) -> Vec<(String, Var)> {
+        let mut v = self.full_vars.clone();
+        if let Some(l) = &self.lora {
+            for m in &l.modules {
+                v.push((format!("base_model.model.{}.lora_A.weight", m.path()), m.a.clone()));
+                v.push((format!("base_model.model.{}.lora_B.weight", m.path()), m.b.clone()));
+            }
+        }
+        v
+    }
+
+    pub fn num_trainable_params(&self) -> usize {
+        self.trainable_vars().iter().map(|v| v.elem_count()).sum()
+    }
+
+    /// Renders `messages` with the chat template and the generation prompt and tokenizes them, dropping history
+    /// from the left to fit `max_prompt_tokens` (0: no limit); system and task are kept.
+    pub fn chat_prompt(&self, messages: &[Message], max_prompt_tokens: usize) -> Result<ChatPrompt> {
+        self.tokenizer.chat_prompt(messages, max_prompt_tokens)
+    }
+
+    /// [`Policy::chat_prompt`]'s ids.
+    pub fn chat_prompt_ids(&self, messages: &[Message], max_prompt_tokens: usize) -> Result<Vec<u32>> {
+        Ok(self.chat_prompt(messages, max_prompt_tokens)?.ids)
+    }
+
+    fn check_ids(&self, ids: &[u32]) -> Result<()> {
+        if let Some(&bad) = ids.iter().find(|&&i| i as usize >= self.config.vocab_size) {
+            return Err(PolicyError::Invalid(format!("token id {bad} >= vocab_size {}", self.config.vocab_size)));
+        }
+        Ok(())
+    }
+
+    /// Samples `opts.n` completions of every prompt, all rows in one left-padded batch with a KV cache (fused
+    /// kernels, detached weights, adapters on). Returns `prompts.len() * n` completions, prompt-major
+    /// (completion `i * n + s` is sample `s` of prompt `i`). Rows that stop leave the batch.
+    pub fn sample(&self, prompts: &[Vec<u32>], opts: &SampleOptions) -> Result<Vec<Completion>> {
+        if opts.n == 0 {
+            return Err(PolicyError::Invalid("n must be at least 1".into()));
+        }
+        if opts.top_p.is_nan() || opts.top_p <= 0.0 || opts.temperature.is_nan() {
+            return Err(PolicyError::Invalid("top_p must be in (0, 1]".into()));
+        }
+        for p in prompts {
+            if p.is_empty() {
+                return Err(PolicyError::Invalid("an empty prompt".into()));
+            }
+            self.check_ids(p)?;
+        }
+        let rows: Vec<usize> = (0..prompts.len()).flat_map(|i| std::iter::repeat_n(i, opts.n)).collect();
+        let mut outs: Vec<(Vec<u32>, Vec<f32>, FinishReason)> =
+            rows.iter().map(|_| (Vec::new(), Vec::new(), FinishReason::Length)).collect();
+        if rows.is_empty() || opts.max_new_tokens == 0 {
+            return self.finish(rows, outs);
+        }
+        let model = &self.sample_model;
+        let pass = Pass::fused();
+        let dev = &self.device;
+        let p_max = prompts.iter().map(Vec::len).max().unwrap_or(0);
+        let mut valid: Vec<Vec<bool>> = Vec::with_capacity(rows.len());
+        let mut flat = Vec::with_capacity(rows.len() * p_max);
+        for &i in &rows {
+            let pad = p_max - prompts[i].len();
+            flat.extend(std::iter::repeat_n(self.pad_id, pad));
+            flat.extend_from_slice(&prompts[i]);
+            valid.push((0..p_max).map(|j| j >= pad).collect());
+        }
+        let ids = Tensor::from_vec(flat, (rows.len(), p_max), dev)?;
+        let mask = attention_mask(&valid, p_max, self.dtype, dev)?;
+        let pos = positions(&valid, p_max, dev)?;
+        let mut cache = model.new_cache();
+        let h = model.forward_hidden(&ids, &pos, mask.as_ref(), Some(&mut cache), pass)?;
+        let mut logits = last_logits(model, &h.narrow(1, p_max - 1, 1)?)?;
+        let mut rngs: Vec<rand_chacha::ChaCha8Rng> = (0..rows.len())
+            .map(|j| {
+                let mut r = rand_chacha::ChaCha8Rng::seed_from_u64(opts.seed);
+                r.set_stream(j as u64);
+                r
+            })
+            .collect();
+        let mut active: Vec<usize> = (0..rows.len()).collect();
+        let mut next_pos: Vec<u32> = rows.iter().map(|&i| prompts[i].len() as u32).collect();
+        for step in 0..opts.max_new_tokens {
+            let mut keep = Vec::with_capacity(active.len());
+            let mut last = Vec::with_capacity(active.len());
+            for (i, &row) in active.iter().enumerate() {
+                let tok = choose(&logits[i], opts, &mut rngs[row]);
+                outs[row].0.push(tok as u32);
+                outs[row].1.push(token_logprob(&logits[i], tok));
+                if self.stop_ids.contains(&(tok as u32)) {
+                    outs[row].2 = FinishReason::Stop;
+                } else {
+                    keep.push(i);
+                    last.push(tok as u32);
+                }
+            }
+            if keep.is_empty() || step + 1 == opts.max_new_tokens {
+                break;
+            }
+            if keep.len() < active.len() {
+                let idx = Tensor::from_vec(keep.iter().map(|&i| i as u32).collect::<Vec<_>>(), keep.len(), dev)?;
+                cache.select_rows(&idx)?;
+                valid = keep.iter().map(|&i| std::mem::take(&mut valid[i])).collect();
+                next_pos = keep.iter().map(|&i| next_pos[i]).collect();
+                active = keep.iter().map(|&i| active[i]).collect();
+                // Drop padding columns that no remaining row needs.
+                let common = valid.iter().map(|v| v.iter().take_while(|x| !**x).count()).min().unwrap_or(0);
+                if common > 0 {
+                    cache.trim_front(common)?;
+                    valid.iter_mut().for_each(|v| {
+                        v.drain(..common);
+                    });
+                }
+            }
+            valid.iter_mut().for_each(|v| v.push(true));
+            let n = active.len();
+            let ids = Tensor::from_vec(last, (n, 1), dev)?;
+            let pos = Tensor::from_vec(next_pos.clone(), (n, 1), dev)?;
+            next_pos.iter_mut().for_each(|p| *p += 1);
+            let mask = attention_mask(&valid, 1, self.dtype, dev)?;
+            let h = model.forward_hidden(&ids, &pos, mask.as_ref(), Some(&mut cache), pass)?;
+            logits = last_logits(model, &h)?;
+        }
+        self.finish(rows, outs)
+    }
+
+    fn finish(&self, rows: Vec<usize>, outs: Vec<(Vec<u32>, Vec<f32>, FinishReason)>) -> Result<Vec<Completion>> {
+        rows.into_iter()
+            .zip(outs)
+            .map(|(prompt_index, (ids, logprobs, finish))| {
+                Ok(Completion { prompt_index, text: self.tokenizer.decode(&ids, true)?, ids, logprobs, finish })
+            })
+            .collect()
+    }
+
+    /// Renders `messages`, samples completions of it, and returns them (a convenience over
+    /// [`Policy::chat_prompt_ids`] and [`Policy::sample`]).
+    pub fn generate(
+        &self,
+        messages: &[Message],
+        max_prompt_tokens: usize,
+        opts: &SampleOptions,
+    ) -> Result<Vec<Completion>> {
+        let ids = self.chat_prompt_ids(messages, max_prompt_tokens)?;
+        self.sample(&[ids], opts)
+    }
+
+    /// Differentiable per-token log-probs of each completion given its prompt, for a loss: `pairs[b] = (prompt
+    /// ids, completion ids)`. Prompts are left-padded and completions right-padded into one batch; the result
+    /// is `[B, max completion length]` with a mask. Adapters are on.
+    pub fn logprobs(&self, pairs: &[(Vec<u32>, Vec<u32>)]) -> Result<TokenLogprobs> {
+        self.logprobs_with(&self.train_model, Pass::train(), pairs)
+    }
+
+    /// The same numbers as [`Policy::logprobs`] without a graph (fused kernels, detached weights): old
+    /// log-probs recomputed after sampling, or evaluation.
+    pub fn logprobs_detached(&self, pairs: &[(Vec<u32>, Vec<u32>)]) -> Result<TokenLogprobs> {
+        self.logprobs_with(&self.sample_model, Pass::fused(), pairs)
+    }
+
+    /// Log-probs under the reference model, without a graph: the base weights without adapters under LoRA, the
+    /// kept initial copy in full fine-tuning (an error when it was not kept), the model itself when frozen.
+    pub fn reference_logprobs(&self, pairs: &[(Vec<u32>, Vec<u32>)]) -> Result<TokenLogprobs> {
+        let pass = Pass { fused: true, adapters: false };
+        if !self.full_vars.is_empty() {
+            let r = self
+                .full_reference
+                .as_ref()
+                .ok_or_else(|| PolicyError::NoReference("full fine-tuning without `keep_reference`".into()))?;
+            return self.logprobs_with(r, pass, pairs);
+        }
+        self.logprobs_with(&self.sample_model, pass, pairs)
+    }
+
+    fn logprobs_with(&self, model: &Qwen2, pass: Pass, pairs: &[(Vec<u32>, Vec<u32>)]) -> Result<TokenLogprobs> {
+        let dev = &self.device;
+        let b = pairs.len();
+        let p_max = pairs.iter().map(|p| p.0.len()).max().unwrap_or(0);
+        let c_max = pairs.iter().map(|p| p.1.len()).max().unwrap_or(0);
+        let lengths: Vec<usize> = pairs.iter().map(|p| p.1.len()).collect();
+        if b == 0 || c_max == 0 {
+            let z = Tensor::zeros((b, 0), DType::F32, dev)?;
+            return Ok(TokenLogprobs { logprobs: z.clone(), mask: z, lengths });
+        }
+        for (p, c) in pairs {
+            if p.is_empty() {
+                return Err(PolicyError::Invalid("an empty prompt".into()));
+            }
+            self.check_ids(p)?;
+            self.check_ids(c)?;
+        }
+        // Row layout: [pad.. prompt | completion ..pad]; the completion starts at column p_max for every row.
+        let t = p_max + c_max - 1; // the last completion token is never an input
+        let mut flat = Vec::with_capacity(b * t);
+        let mut valid = Vec::with_capacity(b);
+        let mut targets = Vec::with_capacity(b * c_max);
+        let mut mask = Vec::with_capacity(b * c_max);
+        for (p, c) in pairs {
+            let pad = p_max - p.len();
+            let mut row: Vec<u32> = std::iter::repeat_n(self.pad_id, pad).chain(p.iter().copied()).collect();
+            row.extend(c.iter().copied());
+            row.resize(p_max + c_max, self.pad_id);
+            flat.extend_from_slice(&row[..t]);
+            valid.push((0..t).map(|j| j >= pad && j < p_max + c.len()).collect::<Vec<bool>>());
+            for j in 0..c_max {
+                targets.push(c.get(j).copied().unwrap_or(0));
+                mask.push(if j < c.len() { 1f32 } else { 0f32 });
+            }
+        }
+        let ids = Tensor::from_vec(flat, (b, t), dev)?;
+        let attn = attention_mask(&valid, t, self.dtype, dev)?;
+        let pos = positions(&valid, t, dev)?;
+        let h = model.forward_hidden(&ids, &pos, attn.as_ref(), None, pass)?;
+        let h = h.narrow(1, p_max - 1, c_max)?;
+        let logits = model.logits(&h)?.to_dtype(DType::F32)?;
+        let lsm = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
+        let targets = Tensor::from_vec(targets, (b, c_max, 1), dev)?;
+        let lp = lsm.gather(&targets, D::Minus1)?.squeeze(D::Minus1)?;
+        let mask = Tensor::from_vec(mask, (b, c_max), dev)?;
+        Ok(TokenLogprobs { logprobs: (lp * &mask)?, mask, lengths })
+    }
+
+    /// Replaces the adapters with a PEFT adapter folder (`adapter_config.json`, `adapter_model.safetensors`).
+    /// In full fine-tuning this is an error.
+    pub fn load_adapter(&mut self, dir: &Path) -> Result<()> {
+        if !self.full_vars.is_empty() {
+            return Err(PolicyError::Invalid("cannot load a LoRA adapter into a fully fine-tuned policy".into()));
+        }
+        let cfg = &self.config;
+        let dims = |n: &str| proj_dims(cfg, n);
+        self.lora = Some(LoraAdapters::load(dir, cfg.num_hidden_layers, &dims, self.dtype, &self.device)?);
+        self.rebuild()
+    }
+
+    /// Saves the adapters in PEFT's layout. An error without adapters.
+    pub fn save_adapter(&self, dir: &Path) -> Result<()> {
+        let l = self.lora.as_ref().ok_or_else(|| PolicyError::Invalid("the policy has no LoRA adapter".into()))?;
+        let base = self.source.as_ref().map(|p| p.display().to_string());
+        l.save(dir, base.as_deref())
+    }
+
+    /// Saves the current weights (without adapters) as a Hugging Face folder in the run's dtype: the trained
+    /// model in full fine-tuning, the base model under LoRA.
+    pub fn save_full(&self, dir: &Path) -> Result<()> {
+        self.save_weights(dir, self.base.clone())
+    }
+
+    /// Saves the weights with the adapters merged in (`W + scale * B A`) as a Hugging Face folder; without
+    /// adapters the same as [`Policy::save_full`].
+    pub fn save_merged(&self, dir: &Path) -> Result<()> {
+        self.save_weights(dir, self.merged_weights()?)
+    }
+
+    /// The base weights with the adapters merged in.
+    pub fn merged_weights(&self) -> Result<BTreeMap<String, Tensor>> {
+        let mut w: BTreeMap<String, Tensor> = self.base.iter().map(|(k, v)| (k.clone(), v.detach())).collect();
+        if let Some(l) = &self.lora {
+            let scale = l.config.scale();
+            for m in &l.modules {
+                let key = format!("{}.weight", m.path());
+                let base = w.get(&key).ok_or_else(|| PolicyError::Invalid(format!("no weight {key}")))?;
+                let (a, b) =
+                    (m.a.as_detached_tensor().to_dtype(DType::F32)?, m.b.as_detached_tensor().to_dtype(DType::F32)?);
+                let delta = (b.matmul(&a)? * scale)?;
+                let merged = (base.to_dtype(DType::F32)? + delta)?.to_dtype(self.dtype)?;
+                w.insert(key, merged);
+            }
+        }
+        Ok(w)
+    }
+
+    fn save_weights(&self, dir: &Path, weights: BTreeMap<String, Tensor>) -> Result<()> {
+        let mut config = self.config.clone();
+        config.torch_dtype = Some(files::torch_dtype_name(self.dtype).into());
+        let parts = ModelParts {
+            config,
+            generation: self.generation.clone(),
+            tokenizer_json: self.tokenizer_json.clone(),
+            tokenizer_config_json: self.tokenizer_config_json.clone(),
+            weights,
+        };
+        write_folder(dir, &parts, self.dtype)
+    }
+}
+
+/// Writes a Hugging Face folder: config.json, generation_config.json, tokenizer.json, tokenizer_config.json (if
+/// any) and model.safetensors in `dtype`.
+pub fn write_folder(dir: &Path, parts: &ModelParts, dtype: DType) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| PolicyError::io(dir, e))?;
+    let mut config = parts.config.clone();
+    config.torch_dtype = Some(files::torch_dtype_name(dtype).into());
+    write_json(&dir.join(CONFIG), &config)?;
+    write_json(&dir.join(GENERATION_CONFIG), &parts.generation)?;
+    let tok = dir.join(TOKENIZER);
+    std::fs::write(&tok, &parts.tokenizer_json).map_err(|e| PolicyError::io(&tok, e))?;
+    if let Some(tc) = &parts.tokenizer_config_json {
+        let p = dir.join(TOKENIZER_CONFIG);
+        std::fs::write(&p, tc).map_err(|e| PolicyError::io(&p, e))?;
+    }
+    files::save_weights(dir, &parts.weights, dtype)
+}
+
+fn get(map: &BTreeMap<String, Tensor>, name: &str) -> Result<Tensor> {
+    map.get(name)
+        .cloned()
+        .ok_or_else(|| PolicyError::MissingTensor { path: PathBuf::from("weights"), name: name.into() })
+}
+
+/// `(in, out)` of a projection.
+fn proj_dims(cfg: &Config, name: &str) -> (usize, usize) {
+    let (h, i) = (cfg.hidden_size, cfg.intermediate_size);
+    let q = cfg.num_attention_heads * cfg.head_dim();
+    let kv = cfg.num_kv_heads() * cfg.head_dim();
+    match name {
+        "q_proj" => (h, q),
+        "k_proj" | "v_proj" => (h, kv),
+        "o_proj" => (q, h),
+        "down_proj" => (i, h),
+        _ => (h, i),
+    }
+}
+
+/// `[B, 1, H]` hidden states to per-row f32 logits.
+fn last_logits(model: &Qwen2, h: &Tensor) -> Result<Vec<Vec<f32>>> {
+    Ok(model.logits(h)?.squeeze(1)?.to_dtype(DType::F32)?.to_vec2::<f32>()?)
+}

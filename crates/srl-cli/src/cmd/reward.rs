@@ -1,5 +1,77 @@
+//! `srl-swe reward ...`: the reward as a command, JSON Lines in and out, in input order.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use serde::{Deserialize, Serialize};
+use srl_reward::{Metric, Scorer};
+
+use super::io::{read_jsonl, write_jsonl};
+
 #[derive(Debug, clap::Subcommand)]
-pub enum RewardCmd {}
-pub fn run(cmd: RewardCmd) -> anyhow::Result<()> {
-    match cmd {}
+pub enum RewardCmd {
+    /// Similarity of string pairs: reads `{"a": ..., "b": ...}` lines, writes `{"ratio": ...}` lines.
+    ///
+    /// The default metric is exactly Python's `difflib.SequenceMatcher(None, a, b).ratio()`.
+    Similarity {
+        /// JSON Lines input (`-`: stdin).
+        #[arg(long, short)]
+        input: PathBuf,
+        /// JSON Lines output (`-`: stdout).
+        #[arg(long, short, default_value = "-")]
+        output: PathBuf,
+        #[arg(long, default_value = "difflib", value_parser = ["difflib", "lcs"])]
+        metric: String,
+    },
+    /// Rewards of completions: reads `{"completion": ..., "expert_action": ...}` lines, writes
+    /// `{"reward": ..., "format_ok": ..., "action": ...}` lines (-1 for a malformed completion).
+    Score {
+        /// JSON Lines input (`-`: stdin).
+        #[arg(long, short)]
+        input: PathBuf,
+        /// JSON Lines output (`-`: stdout).
+        #[arg(long, short, default_value = "-")]
+        output: PathBuf,
+        #[arg(long, default_value = "difflib", value_parser = ["difflib", "lcs"])]
+        metric: String,
+    },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Pair {
+    a: String,
+    b: String,
+}
+
+#[derive(Serialize)]
+struct Ratio {
+    ratio: f64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScoreIn {
+    completion: String,
+    expert_action: String,
+}
+
+pub fn run(cmd: RewardCmd) -> Result<()> {
+    match cmd {
+        RewardCmd::Similarity { input, output, metric } => {
+            let metric: Metric = metric.parse().map_err(anyhow::Error::msg)?;
+            let pairs: Vec<Pair> = read_jsonl(&input)?;
+            let out: Vec<Ratio> =
+                pairs.iter().map(|p| Ratio { ratio: srl_reward::similarity_with(metric, &p.a, &p.b) }).collect();
+            write_jsonl(&output, &out)?;
+        }
+        RewardCmd::Score { input, output, metric } => {
+            let metric: Metric = metric.parse().map_err(anyhow::Error::msg)?;
+            let rows: Vec<ScoreIn> = read_jsonl(&input)?;
+            let out: Vec<srl_reward::Scored> =
+                rows.iter().map(|r| Scorer::new(&r.expert_action, metric).score(&r.completion)).collect();
+            write_jsonl(&output, &out)?;
+        }
+    }
+    Ok(())
 }

@@ -146,7 +146,7 @@ pub fn train_tokenizer(vocab_size: usize) -> Result<Tokenizer> {
     tok.with_post_processor(Some(ByteLevel::new(false, false, false)));
     let trainer = BpeTrainerBuilder::new()
         .vocab_size(vocab_size)
-        .min_frequency(2)
+        .min_frequency(1)
         .show_progress(false)
         .initial_alphabet(ByteLevel::alphabet().into_iter().collect())
         .build();

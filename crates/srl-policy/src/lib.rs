@@ -46,7 +46,7 @@ pub use config::{Config, GenerationConfig};
 pub use error::{PolicyError, Result};
 pub use init::{Preset, init_model_dir, random_parts};
 pub use lora::{LoraAdapters, LoraConfig};
-pub use policy::{Policy, PolicyOptions, TokenLogprobs, Training, default_dtype};
+pub use policy::{Policy, PolicyOptions, TokenLogprobs, Training, clip_grad_norm, default_dtype};
 pub use sample::{Completion, FinishReason, SampleOptions};
 
 /// Peak resident memory of this process in bytes (`VmHWM` of `/proc/self/status`), where Linux reports it.

@@ -11,7 +11,7 @@
 //! position of a token is its index among the row's real tokens, as Hugging Face's `generate` does).
 //! Weight names mirror the Hugging Face checkpoint (`model.layers.N.self_attn.q_proj.weight`, ...).
 
-use candle_core::{D, DType, Device, Module, Tensor};
+use candle_core::{D, DType, Device, Tensor};
 
 use crate::config::Config;
 use crate::error::Result;
@@ -55,8 +55,21 @@ pub struct Proj {
     pub lora: Option<LoraPair>,
 }
 
+/// `x W^T + b` over the last dim of `x`. `x` is flattened to 2-D so that `W` is never broadcast over the batch:
+/// candle's matmul backward computes the right operand's gradient even for frozen weights, and for a broadcast
+/// weight that gradient is batch-size times the weight's size.
 fn linear(x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Result<Tensor> {
-    Ok(candle_nn::Linear::new(w.clone(), b.cloned()).forward(x)?)
+    let mut dims = x.dims().to_vec();
+    let in_dim = dims.last().copied().unwrap_or(0);
+    let y = x.reshape(((), in_dim))?.matmul(&w.t()?)?;
+    let y = match b {
+        Some(b) => y.broadcast_add(b)?,
+        None => y,
+    };
+    if let Some(last) = dims.last_mut() {
+        *last = w.dim(0)?;
+    }
+    Ok(y.reshape(dims)?)
 }
 
 impl Proj {

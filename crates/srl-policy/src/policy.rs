@@ -314,7 +314,8 @@ impl Policy {
     }
 
     /// Samples `opts.n` completions of every prompt, all rows in one left-padded batch with a KV cache (fused
-    /// kernels, detached weights, adapters on). Returns `prompts.len() * n` completions, prompt-major
+    /// kernels, detached weights, adapters on). Each prompt is prefilled once and its cache shared by its `n`
+    /// rows. Returns `prompts.len() * n` completions, prompt-major
     /// (completion `i * n + s` is sample `s` of prompt `i`). Rows that stop leave the batch.
     pub fn sample(&self, prompts: &[Vec<u32>], opts: &SampleOptions) -> Result<Vec<Completion>> {
         if opts.n == 0 {
@@ -339,20 +340,27 @@ impl Policy {
         let pass = Pass::fused();
         let dev = &self.device;
         let p_max = prompts.iter().map(Vec::len).max().unwrap_or(0);
-        let mut valid: Vec<Vec<bool>> = Vec::with_capacity(rows.len());
-        let mut flat = Vec::with_capacity(rows.len() * p_max);
-        for &i in &rows {
-            let pad = p_max - prompts[i].len();
+        // Prefill each prompt once, then copy its KV cache rows to its `n` samples.
+        let mut valid: Vec<Vec<bool>> = Vec::with_capacity(prompts.len());
+        let mut flat = Vec::with_capacity(prompts.len() * p_max);
+        for p in prompts {
+            let pad = p_max - p.len();
             flat.extend(std::iter::repeat_n(self.pad_id, pad));
-            flat.extend_from_slice(&prompts[i]);
+            flat.extend_from_slice(p);
             valid.push((0..p_max).map(|j| j >= pad).collect());
         }
-        let ids = Tensor::from_vec(flat, (rows.len(), p_max), dev)?;
+        let ids = Tensor::from_vec(flat, (prompts.len(), p_max), dev)?;
         let mask = attention_mask(&valid, p_max, self.dtype, dev)?;
         let pos = positions(&valid, p_max, dev)?;
         let mut cache = model.new_cache();
         let h = model.forward_hidden(&ids, &pos, mask.as_ref(), Some(&mut cache), pass)?;
-        let mut logits = last_logits(model, &h.narrow(1, p_max - 1, 1)?)?;
+        let prompt_logits = last_logits(model, &h.narrow(1, p_max - 1, 1)?)?;
+        if opts.n > 1 {
+            let idx = Tensor::from_vec(rows.iter().map(|&i| i as u32).collect::<Vec<_>>(), rows.len(), dev)?;
+            cache.select_rows(&idx)?;
+        }
+        let mut valid: Vec<Vec<bool>> = rows.iter().map(|&i| valid[i].clone()).collect();
+        let mut logits: Vec<Vec<f32>> = rows.iter().map(|&i| prompt_logits[i].clone()).collect();
         let mut rngs: Vec<rand_chacha::ChaCha8Rng> = (0..rows.len())
             .map(|j| {
                 let mut r = rand_chacha::ChaCha8Rng::seed_from_u64(opts.seed);
@@ -605,4 +613,25 @@ fn proj_dims(cfg: &Config, name: &str) -> (usize, usize) {
 /// `[B, 1, H]` hidden states to per-row f32 logits.
 fn last_logits(model: &Qwen2, h: &Tensor) -> Result<Vec<Vec<f32>>> {
     Ok(model.logits(h)?.squeeze(1)?.to_dtype(DType::F32)?.to_vec2::<f32>()?)
+}
+
+/// Scales the gradients of `vars` in `grads` so that their global L2 norm is at most `max_norm` (candle has no
+/// gradient clipping); returns the norm before clipping. Variables without a gradient are skipped.
+pub fn clip_grad_norm(grads: &mut candle_core::backprop::GradStore, vars: &[Var], max_norm: f64) -> Result<f64> {
+    let mut sq = 0f64;
+    for v in vars {
+        if let Some(g) = grads.get(v.as_tensor()) {
+            sq += g.to_dtype(DType::F32)?.sqr()?.sum_all()?.to_scalar::<f32>()? as f64;
+        }
+    }
+    let norm = sq.sqrt();
+    if norm > max_norm && norm > 0.0 {
+        let s = max_norm / norm;
+        for v in vars {
+            if let Some(g) = grads.remove(v.as_tensor()) {
+                grads.insert(v.as_tensor(), (g * s)?);
+            }
+        }
+    }
+    Ok(norm)
 }

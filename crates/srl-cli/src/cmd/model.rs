@@ -1,8 +1,274 @@
-//! `srl-swe model ...`: owned by the policy work (issue 5).
+//! `srl-swe model ...`: create, inspect and sample from Hugging Face model folders (the candle policy).
+
+use std::io::Read;
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use srl_core::Message;
+use srl_policy::init::Preset;
+use srl_policy::{Config, DType, Device, Policy, PolicyOptions, SampleOptions};
 
 #[derive(Debug, clap::Subcommand)]
-pub enum ModelCmd {}
+pub enum ModelCmd {
+    /// Write a random model (seeded) and a byte-level BPE tokenizer trained on the project's own text, with
+    /// Qwen2.5's special tokens, as a Hugging Face folder. Nothing is downloaded.
+    Init(InitArgs),
+    /// Sample completions of a chat and print them.
+    Generate(GenerateArgs),
+    /// Print a model's config, parameter counts and memory estimates (weights are not loaded).
+    Info(InfoArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct InitArgs {
+    /// Folder to write (created; must be empty unless --force).
+    #[arg(long)]
+    out: PathBuf,
+    /// `tiny` (hidden 64, 2 layers), `small` (hidden 256, 4 layers), or `qwen2.5-0.5b-shapes` (random, ~2 GB).
+    #[arg(long, default_value = "tiny")]
+    preset: Preset,
+    /// Seed of the random weights; the same seed writes byte-identical files.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Overwrite files in a non-empty folder.
+    #[arg(long)]
+    force: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct GenerateArgs {
+    /// A Hugging Face model folder, or a repo id in the local Hugging Face cache.
+    #[arg(long)]
+    model: String,
+    /// A JSON file (`-`: stdin) with the chat: a list of `{"role", "content"}` messages, or an object with a
+    /// `messages` (or `prompt`) list, such as a step example.
+    #[arg(long, conflicts_with = "prompt", required_unless_present = "prompt")]
+    messages: Option<PathBuf>,
+    /// A single user message.
+    #[arg(long)]
+    prompt: Option<String>,
+    /// System message for --prompt (default: the chat template's default).
+    #[arg(long, requires = "prompt")]
+    system: Option<String>,
+    /// A PEFT LoRA adapter folder to apply.
+    #[arg(long)]
+    adapter: Option<PathBuf>,
+    #[arg(long, default_value_t = 256)]
+    max_new_tokens: usize,
+    /// Prompt token budget; older history is dropped from the left (0: no limit).
+    #[arg(long, default_value_t = 0)]
+    max_prompt_tokens: usize,
+    /// Sampling temperature; 0 is greedy. Default: generation_config.json's, else 0.
+    #[arg(long)]
+    temperature: Option<f64>,
+    /// Nucleus sampling mass (default: generation_config.json's, else 1).
+    #[arg(long)]
+    top_p: Option<f64>,
+    /// Top-k cut (0: off; default: generation_config.json's, else 0).
+    #[arg(long)]
+    top_k: Option<usize>,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Completions to sample (one batch).
+    #[arg(long, default_value_t = 1)]
+    n: usize,
+    /// `cpu`, or `cuda` / `cuda:N` (needs the `cuda` feature).
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// `f32`, `bf16` or `f16` (default: f32 on CPU, bf16 on CUDA).
+    #[arg(long)]
+    dtype: Option<String>,
+    /// Print the completions as JSON (ids, text, log-probs, finish reason).
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct InfoArgs {
+    /// A Hugging Face model folder, or a repo id in the local Hugging Face cache.
+    #[arg(long)]
+    model: String,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
 
 pub fn run(cmd: ModelCmd) -> anyhow::Result<()> {
-    match cmd {}
+    match cmd {
+        ModelCmd::Init(a) => init(a),
+        ModelCmd::Generate(a) => generate(a),
+        ModelCmd::Info(a) => info(a),
+    }
+}
+
+fn init(a: InitArgs) -> anyhow::Result<()> {
+    if a.out.exists() && !a.force {
+        let non_empty = std::fs::read_dir(&a.out).with_context(|| a.out.display().to_string())?.next().is_some();
+        if non_empty {
+            bail!("{} is not empty (use --force to overwrite)", a.out.display());
+        }
+    }
+    let parts = srl_policy::init_model_dir(&a.out, a.preset, a.seed)?;
+    let c = &parts.config;
+    println!(
+        "wrote {} ({:?}, seed {}): {} parameters, hidden {}, {} layers, vocab {}",
+        a.out.display(),
+        a.preset,
+        a.seed,
+        c.num_params(),
+        c.hidden_size,
+        c.num_hidden_layers,
+        c.vocab_size
+    );
+    Ok(())
+}
+
+fn parse_device(s: &str) -> anyhow::Result<Device> {
+    match s {
+        "cpu" => Ok(Device::Cpu),
+        "cuda" => Ok(Device::new_cuda(0)?),
+        _ => match s.strip_prefix("cuda:").and_then(|n| n.parse().ok()) {
+            Some(n) => Ok(Device::new_cuda(n)?),
+            None => bail!("unknown device `{s}` (cpu, cuda, cuda:N)"),
+        },
+    }
+}
+
+fn parse_dtype(s: &str) -> anyhow::Result<DType> {
+    match s {
+        "f32" => Ok(DType::F32),
+        "bf16" => Ok(DType::BF16),
+        "f16" => Ok(DType::F16),
+        _ => bail!("unknown dtype `{s}` (f32, bf16, f16)"),
+    }
+}
+
+fn read_messages(path: &PathBuf) -> anyhow::Result<Vec<Message>> {
+    let mut text = String::new();
+    if path.as_os_str() == "-" {
+        std::io::stdin().read_to_string(&mut text)?;
+    } else {
+        text = std::fs::read_to_string(path).with_context(|| path.display().to_string())?;
+    }
+    let v: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("{}: invalid JSON", path.display()))?;
+    let list = match &v {
+        serde_json::Value::Array(_) => v.clone(),
+        serde_json::Value::Object(o) => match o.get("messages").or_else(|| o.get("prompt")) {
+            Some(l) => l.clone(),
+            None => bail!("{}: an object needs a `messages` or `prompt` list", path.display()),
+        },
+        _ => bail!("{}: expected a list of messages", path.display()),
+    };
+    serde_json::from_value(list).with_context(|| format!("{}: messages need `role` and `content`", path.display()))
+}
+
+fn generate(a: GenerateArgs) -> anyhow::Result<()> {
+    let device = parse_device(&a.device)?;
+    let dtype = a.dtype.as_deref().map(parse_dtype).transpose()?;
+    let mut policy = Policy::load(&a.model, &PolicyOptions { device, dtype, ..Default::default() })?;
+    if let Some(dir) = &a.adapter {
+        policy.load_adapter(dir)?;
+    }
+    let messages = match (&a.messages, &a.prompt) {
+        (Some(path), _) => read_messages(path)?,
+        (None, Some(p)) => {
+            let mut m = Vec::new();
+            if let Some(s) = &a.system {
+                m.push(Message::system(s.clone()));
+            }
+            m.push(Message::user(p.clone()));
+            m
+        }
+        (None, None) => bail!("give --messages FILE or --prompt TEXT"),
+    };
+    let g = policy.generation_config();
+    let opts = SampleOptions {
+        n: a.n,
+        temperature: a.temperature.unwrap_or(if g.do_sample == Some(true) {
+            g.temperature.unwrap_or(1.0)
+        } else {
+            0.0
+        }),
+        top_p: a.top_p.unwrap_or(g.top_p.unwrap_or(1.0)),
+        top_k: a.top_k.unwrap_or(g.top_k.unwrap_or(0)),
+        max_new_tokens: a.max_new_tokens,
+        seed: a.seed,
+    };
+    let prompt = policy.chat_prompt(&messages, a.max_prompt_tokens)?;
+    if prompt.dropped_messages > 0 {
+        eprintln!("note: dropped {} history messages to fit {} tokens", prompt.dropped_messages, a.max_prompt_tokens);
+    }
+    let t = std::time::Instant::now();
+    let out = policy.sample(&[prompt.ids.clone()], &opts)?;
+    let secs = t.elapsed().as_secs_f64();
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        for (i, c) in out.iter().enumerate() {
+            if out.len() > 1 {
+                println!("--- completion {i} ({:?}, {} tokens)", c.finish, c.ids.len());
+            }
+            println!("{}", c.text);
+        }
+    }
+    let n: usize = out.iter().map(|c| c.ids.len()).sum();
+    eprintln!(
+        "{n} tokens in {secs:.2} s ({:.1} tok/s), prompt {} tokens, temperature {}",
+        n as f64 / secs.max(1e-9),
+        prompt.ids.len(),
+        opts.temperature
+    );
+    Ok(())
+}
+
+fn info(a: InfoArgs) -> anyhow::Result<()> {
+    let dir = srl_policy::files::resolve_model(&a.model)?;
+    let cfg = Config::from_file(&dir.join(srl_policy::files::CONFIG))?;
+    let files = srl_policy::files::weight_files(&dir)?;
+    let file_bytes: u64 = files.iter().filter_map(|f| std::fs::metadata(f).ok()).map(|m| m.len()).sum();
+    let params = cfg.num_params() as f64;
+    let lora16 = lora_params(&cfg, 16) as f64;
+    let gb = |x: f64| x / 1e9;
+    let est = serde_json::json!({
+        "folder": dir.display().to_string(),
+        "weight_files": files.iter().map(|f| f.file_name().map(|n| n.to_string_lossy().to_string())).collect::<Vec<_>>(),
+        "weight_file_bytes": file_bytes,
+        "params": cfg.num_params(),
+        "weights_gb": {"f32": gb(params * 4.0), "bf16": gb(params * 2.0)},
+        "kv_cache_bytes_per_token": {"f32": cfg.kv_bytes_per_token(4), "bf16": cfg.kv_bytes_per_token(2)},
+        "lora_r16_all_projections": {"params": lora16 as u64, "adamw_state_gb_f32": gb(lora16 * 16.0)},
+        "full_finetune_adamw_gb_f32": gb(params * 16.0),
+        "full_finetune_adamw_note": "weights + gradients + two AdamW moments, f32; activations extra",
+    });
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({"config": cfg, "estimates": est}))?);
+        return Ok(());
+    }
+    println!("config: {}", serde_json::to_string_pretty(&cfg)?);
+    println!("folder: {}", dir.display());
+    println!("weight files: {} ({:.2} GB on disk)", files.len(), gb(file_bytes as f64));
+    println!(
+        "parameters: {} ({:.1} M); embeddings {}",
+        cfg.num_params(),
+        params / 1e6,
+        if cfg.tie_word_embeddings { "tied" } else { "untied" }
+    );
+    println!("weights in memory: {:.2} GB f32, {:.2} GB bf16", gb(params * 4.0), gb(params * 2.0));
+    println!("KV cache: {} bytes/token f32, {} bytes/token bf16", cfg.kv_bytes_per_token(4), cfg.kv_bytes_per_token(2));
+    println!("LoRA r=16 on all projections: {} trainable params ({:.1} M)", lora16 as u64, lora16 / 1e6);
+    println!(
+        "full fine-tuning with AdamW in f32: ~{:.2} GB (weights, grads, 2 moments; activations extra)",
+        gb(params * 16.0)
+    );
+    Ok(())
+}
+
+/// Trainable parameters of LoRA rank `r` on all seven projections of every layer.
+fn lora_params(cfg: &Config, r: usize) -> usize {
+    let (h, i) = (cfg.hidden_size, cfg.intermediate_size);
+    let q = cfg.num_attention_heads * cfg.head_dim();
+    let kv = cfg.num_kv_heads() * cfg.head_dim();
+    let per_layer = r * ((h + q) + 2 * (h + kv) + (q + h) + 2 * (h + i) + (i + h));
+    per_layer * cfg.num_hidden_layers
 }

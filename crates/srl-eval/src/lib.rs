@@ -1,0 +1,34 @@
+//! The container-independent half of the SWE-bench evaluator.
+//!
+//! Everything here is a pure function of its inputs or a file operation; nothing starts a container. The run loop
+//! (in a crate that links `srl-sandbox`) builds an eval script with [`script::build_eval_script`], runs it in the
+//! instance's container, and hands the log to [`grade::grade_log`]; [`report`] and [`layout`] write what SWE-bench
+//! writes, in SWE-bench's layout, atomically, so that a killed run resumes with [`layout::RunLayout::is_graded`].
+//!
+//! The rules follow the public `swebench` harness 5.x by default (skipped FAIL_TO_PASS tests fail, truncated ids
+//! match by prefix, a non-zero test exit code with no failure in the log rejects the log); [`grade::GradingConfig`]
+//! turns each 5.x rule off to reproduce 4.x numbers.
+
+pub mod dataset;
+pub mod directives;
+pub mod error;
+pub mod grade;
+pub mod layout;
+pub mod log;
+pub mod parse;
+pub mod predictions;
+pub mod report;
+pub mod script;
+pub mod status;
+
+pub use dataset::{DatasetSource, load_dataset, resolve_dataset};
+pub use directives::{test_directives, test_files};
+pub use error::EvalError;
+pub use grade::{GoldTests, GradeOutcome, GradingConfig, ResolvedStatus, SkippedRule, grade_log, grade_tests};
+pub use layout::{RunLayout, write_atomic};
+pub use log::{LogError, Markers, TestOutput, extract_test_output};
+pub use parse::{LogParser, parser_for_repo};
+pub use predictions::{Prediction, PredictionSource, empty_predictions, gold_predictions, load_predictions};
+pub use report::{ErrorKind, InstanceExtras, InstanceReport, RunSummary, TestBucket, TestsStatus};
+pub use script::{EnvFacts, EnvSpecs, EvalScriptConfig, build_eval_script};
+pub use status::{StatusMap, TestStatus};

@@ -141,7 +141,8 @@ pub fn strip_ansi(line: &str) -> String {
 }
 
 /// The pytest status words a summary line may start with.
-const PYTEST_WORDS: [&str; 6] = ["PASSED", "FAILED", "SKIPPED", "ERROR", "XFAIL", "XPASS"];
+/// `FAIL` and `SKIP` are pytest 3.x's short-summary spellings (old astropy images).
+const PYTEST_WORDS: [&str; 8] = ["PASSED", "FAILED", "FAIL", "SKIPPED", "SKIP", "ERROR", "XFAIL", "XPASS"];
 
 /// `(status word, rest)` when the line starts with a pytest status word and a space.
 fn split_status(line: &str) -> Option<(&str, &str)> {
@@ -151,7 +152,7 @@ fn split_status(line: &str) -> Option<(&str, &str)> {
 
 /// pytest's `SKIPPED [N] path:line: reason` summary, where `[N]` is a count, not a test.
 fn is_skip_count(word: &str, first: &str) -> bool {
-    word == "SKIPPED" && first.len() > 2 && first.starts_with('[') && first.ends_with(']') && {
+    matches!(word, "SKIPPED" | "SKIP") && first.len() > 2 && first.starts_with('[') && first.ends_with(']') && {
         first[1..first.len() - 1].bytes().all(|b| b.is_ascii_digit())
     }
 }
@@ -390,6 +391,19 @@ mod tests {
         assert_eq!(shorten_path_option("t.py::test[//net/share]"), "t.py::test[//net/share]");
         assert_eq!(shorten_path_option("t.py::test[/a/*.py]"), "t.py::test[/a/*.py]");
         assert_eq!(shorten_path_option("t.py::test"), "t.py::test");
+    }
+
+    #[test]
+    fn pytest_3_summary_words() {
+        let log = "FAIL a.py::t1\nSKIP [2] a.py:10: no numpy\nXFAIL a.py::t2\n  reason: bug\nPASSED a.py::t3\n";
+        let m = LogParser::PytestV2.parse(log);
+        let want: StatusMap =
+            [("a.py::t1", TestStatus::Failed), ("a.py::t2", TestStatus::Xfail), ("a.py::t3", TestStatus::Passed)]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect();
+        assert_eq!(m, want);
+        assert_eq!(LogParser::Pytest.parse(log), want);
     }
 
     #[test]

@@ -29,11 +29,11 @@ impl TestStatus {
         }
     }
 
-    /// Reads a pytest status word (`PASSED`, `FAILED`, `SKIPPED`, `SKIP`, `ERROR`, `XFAIL`, `XPASS`); XPASS is a pass.
+    /// Reads a pytest status word (`PASSED`, `FAILED`, `FAIL`, `SKIPPED`, `SKIP`, `ERROR`, `XFAIL`, `XPASS`); XPASS is a pass.
     pub fn from_pytest(word: &str) -> Option<TestStatus> {
         Some(match word {
             "PASSED" | "XPASS" => TestStatus::Passed,
-            "FAILED" => TestStatus::Failed,
+            "FAILED" | "FAIL" => TestStatus::Failed,
             "SKIPPED" | "SKIP" => TestStatus::Skipped,
             "ERROR" => TestStatus::Error,
             "XFAIL" => TestStatus::Xfail,

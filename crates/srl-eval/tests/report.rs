@@ -164,3 +164,44 @@ fn summary_counts_like_swebench() {
     let back: RunSummary = serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap();
     assert_eq!(back, s);
 }
+
+#[test]
+fn plan_resume_and_summary_from_disk() {
+    use srl_core::Instance;
+    use srl_eval::{Prediction, plan_run, report_for, summarize_run};
+    let inst = |id: &str| Instance { instance_id: id.into(), ..Instance::default() };
+    let instances = vec![inst("a"), inst("b"), inst("c"), inst("d")];
+    let pred = |id: &str, patch: Option<&str>| Prediction {
+        instance_id: id.into(),
+        model_name_or_path: "org/m".into(),
+        model_patch: patch.map(str::to_string),
+    };
+    let preds = vec![pred("a", Some("diff")), pred("b", Some("diff")), pred("c", Some(" \n")), pred("zz", Some("d"))];
+    let dir = tempfile::tempdir().unwrap();
+    let layout = RunLayout::new(dir.path(), "run");
+    let plan = plan_run(&instances, &preds, &layout, false).unwrap();
+    let ids = |v: &[(Instance, Prediction)]| v.iter().map(|(i, _)| i.instance_id.clone()).collect::<Vec<_>>();
+    assert_eq!(ids(&plan.to_run), ["a", "b"]);
+    assert_eq!((plan.empty_patch.clone(), plan.unknown.clone()), (vec!["c".to_string()], vec!["zz".to_string()]));
+
+    // "a" is graded (resolved); "b" failed in its container: no report.
+    let log = ">>>>> Start Test Output\nt ... ok\n>>>>> End Test Output\n>>>>> Test Exit Code: 0\n";
+    let gold = GoldTests { fail_to_pass: vec!["t".into()], ..GoldTests::default() };
+    let out = grade_log(log, LogParser::Django, &gold, &Markers::default(), &GradingConfig::default());
+    let report = report_for(&preds[0], Some(&out)).unwrap();
+    assert!(report.resolved);
+    layout.write_instance("org/m", "a", &InstanceFiles { report: Some(&report), ..Default::default() }).unwrap();
+    assert_eq!(report_for(&preds[1], None), None);
+    assert!(report_for(&pred("x", None), None).unwrap().patch_is_none);
+
+    let plan = plan_run(&instances, &preds, &layout, false).unwrap();
+    assert_eq!((ids(&plan.to_run), plan.already_graded.clone()), (vec!["b".to_string()], vec!["a".to_string()]));
+    assert_eq!(ids(&plan_run(&instances, &preds, &layout, true).unwrap().to_run), ["a", "b"]);
+    let dup = [pred("a", Some("x")), pred("a", Some("y"))];
+    assert!(plan_run(&instances, &dup, &layout, false).unwrap_err().to_string().contains("two predictions for a"));
+
+    let s = summarize_run(&instances, &preds[..3], &layout);
+    assert_eq!((s.total_instances, s.submitted_instances, s.resolved_instances), (4, 3, 1));
+    assert_eq!((s.error_ids.clone(), s.empty_patch_ids.clone()), (vec!["b".to_string()], vec!["c".to_string()]));
+    assert_eq!(s.incomplete_ids, ["d"]);
+}

@@ -26,6 +26,8 @@ pub struct Target {
     /// empty for popular elements (autojunk).
     offsets: Vec<u32>,
     positions: Vec<u32>,
+    /// The id of each element of `b`.
+    ids: Vec<u32>,
 }
 
 impl Target {
@@ -36,6 +38,7 @@ impl Target {
             other: HashMap::new(),
             offsets: Vec::new(),
             positions: Vec::new(),
+            ids: Vec::new(),
         };
         t.set(b);
         t
@@ -57,6 +60,11 @@ impl Target {
             counts[id as usize] += 1;
         }
         self.chars = chars;
+        self.ids.clear();
+        for i in 0..self.chars.len() {
+            let id = self.id(self.chars[i]);
+            self.ids.push(id);
+        }
         let n = self.chars.len();
         if n >= 200 {
             let ntest = (n / 100 + 1) as u32;
@@ -127,8 +135,13 @@ impl Target {
 pub struct Scratch {
     a: Vec<char>,
     a_ids: Vec<u32>,
-    /// Per position of `b`: `(stamp << 32) | length` (see `find_longest_match`).
-    cells: Vec<u64>,
+    /// Positions in `a` of each id of `b` (CSR, ascending), built when a column scan first needs it.
+    a_offsets: Vec<u32>,
+    a_positions: Vec<u32>,
+    a_index_ready: bool,
+    /// Per position of `b` (row scans) or of `a` (column scans): `(stamp << 32) | length`.
+    by_j: Vec<u64>,
+    by_i: Vec<u64>,
     stamp_base: u32,
     queue: Vec<(u32, u32, u32, u32)>,
 }
@@ -165,8 +178,12 @@ fn matching_chars(t: &Target, s: &mut Scratch) -> usize {
     let lb = t.len();
     s.a_ids.clear();
     s.a_ids.extend(s.a.iter().map(|&c| t.id(c)));
-    if s.cells.len() < lb {
-        s.cells.resize(lb, 0);
+    s.a_index_ready = false;
+    if s.by_j.len() < lb {
+        s.by_j.resize(lb, 0);
+    }
+    if s.by_i.len() < la {
+        s.by_i.resize(la, 0);
     }
     s.queue.clear();
     s.queue.push((0, la as u32, 0, lb as u32));
@@ -186,49 +203,92 @@ fn matching_chars(t: &Target, s: &mut Scratch) -> usize {
     matched
 }
 
-/// CPython's `find_longest_match(alo, ahi, blo, bhi)` with no junk function.
-///
-/// CPython keeps `j2len` (the length of the match ending at `(i - 1, j)`) in a fresh dict per row. Here one
-/// array holds `(row stamp, length)` per `j`: an entry counts only when its stamp is the previous row, so no
-/// clearing is needed. Each row walks `b`'s positions in descending `j`, so that `j - 1` is read before it is
-/// overwritten; to keep CPython's tie-breaking (the first strictly longer block in ascending `(i, j)` order),
-/// an equal length found later in the same row (a smaller `j`) replaces the best.
-fn find_longest_match(t: &Target, s: &mut Scratch, alo: u32, ahi: u32, blo: u32, bhi: u32) -> (u32, u32, u32) {
-    let (mut besti, mut bestj, mut bestsize) = (alo, blo, 0u32);
-    let mut best_row = u32::MAX;
-    // Stamps are rows + 1 offset by a per-call base, so entries from earlier calls never count.
-    let base = s.stamp_base;
-    s.stamp_base = s.stamp_base.wrapping_add(ahi - alo + 2);
-    if s.stamp_base < base {
-        // Wrapped around: start afresh.
-        s.cells.iter_mut().for_each(|c| *c = 0);
-        s.stamp_base = ahi - alo + 2;
-        return find_longest_match(t, s, alo, ahi, blo, bhi);
+/// Positions in `a` of every id of `b` (ascending), for column scans.
+fn build_a_index(t: &Target, s: &mut Scratch) {
+    let n_ids = t.offsets.len().saturating_sub(1);
+    s.a_offsets.clear();
+    s.a_offsets.resize(n_ids + 2, 0);
+    for &id in &s.a_ids {
+        if id != NONE {
+            s.a_offsets[id as usize + 2] += 1;
+        }
     }
-    let cells = &mut s.cells;
-    for i in alo..ahi {
-        let row = clip(t.positions_of(s.a_ids[i as usize]), blo, bhi);
-        let stamp = base + (i - alo) + 2;
-        for &j in row.iter().rev() {
-            let j = j as usize;
-            debug_assert!(j < cells.len());
-            // SAFETY: every position is < len(b) <= cells.len() (resized in `matching_chars`).
-            let k = if j > 0 {
-                let c = unsafe { *cells.get_unchecked(j - 1) };
-                if (c >> 32) as u32 == stamp - 1 { c as u32 } else { 0 }
-            } else {
-                0
-            } + 1;
-            unsafe { *cells.get_unchecked_mut(j) = ((stamp as u64) << 32) | k as u64 };
-            let j = j as u32;
-            if k > bestsize || (k == bestsize && best_row == i) {
-                besti = i + 1 - k;
-                bestj = j + 1 - k;
-                bestsize = k;
-                best_row = i;
+    for k in 2..s.a_offsets.len() {
+        s.a_offsets[k] += s.a_offsets[k - 1];
+    }
+    // a_offsets[id + 1] is now the start of id's run: use it as the fill cursor, ending as its end.
+    s.a_positions.clear();
+    s.a_positions.resize(s.a_offsets[n_ids + 1] as usize, 0);
+    for (i, &id) in s.a_ids.iter().enumerate() {
+        if id != NONE {
+            let slot = &mut s.a_offsets[id as usize + 1];
+            s.a_positions[*slot as usize] = i as u32;
+            *slot += 1;
+        }
+    }
+    s.a_index_ready = true;
+}
+
+/// The block CPython's `find_longest_match(alo, ahi, blo, bhi)` returns (no junk function).
+///
+/// CPython scans rows `i` in order and, per row, `b`'s positions `j` of `a[i]` in order, keeping the first
+/// strictly longer run: so it returns, among the longest diagonal runs of `b2j` matches inside the rectangle,
+/// the one whose last cell comes first in row-major order. The same block is found here by scanning whichever
+/// side of the rectangle is shorter (rows of `a`, or columns of `b`), so a long `a` against a short stretch of
+/// `b` does not pay for every row. Run lengths live in one array of `(stamp, length)` cells: a cell counts only
+/// when its stamp is the previous row (or column), so nothing is cleared; each line walks its positions in
+/// descending order so that the previous line's neighbour is read before it is overwritten.
+fn find_longest_match(t: &Target, s: &mut Scratch, alo: u32, ahi: u32, blo: u32, bhi: u32) -> (u32, u32, u32) {
+    let by_rows = ahi - alo <= bhi - blo;
+    let lines = if by_rows { ahi - alo } else { bhi - blo };
+    let base = s.stamp_base;
+    s.stamp_base = match s.stamp_base.checked_add(lines + 2) {
+        Some(next) => next,
+        None => {
+            // Stamps wrapped: start afresh.
+            s.by_i.iter_mut().for_each(|c| *c = 0);
+            s.by_j.iter_mut().for_each(|c| *c = 0);
+            s.stamp_base = 0;
+            return find_longest_match(t, s, alo, ahi, blo, bhi);
+        }
+    };
+    if !by_rows && !s.a_index_ready {
+        build_a_index(t, s);
+    }
+    // The best run so far: its length and last cell (row-major order decides ties).
+    let (mut bestsize, mut end_i, mut end_j) = (0u32, u32::MAX, u32::MAX);
+    if by_rows {
+        let cells = &mut s.by_j;
+        for i in alo..ahi {
+            let line = clip(t.positions_of(s.a_ids[i as usize]), blo, bhi);
+            let stamp = base + (i - alo) + 2;
+            for &j in line.iter().rev() {
+                let k = extend_run(cells, j as usize, stamp);
+                if k > bestsize || (k == bestsize && (i, j) < (end_i, end_j)) {
+                    (bestsize, end_i, end_j) = (k, i, j);
+                }
+            }
+        }
+    } else {
+        let cells = &mut s.by_i;
+        for j in blo..bhi {
+            let id = t.ids[j as usize];
+            if t.positions_of(id).is_empty() {
+                continue; // popular in b: not in b2j
+            }
+            let id = id as usize;
+            let all = &s.a_positions[s.a_offsets[id] as usize..s.a_offsets[id + 1] as usize];
+            let line = clip(all, alo, ahi);
+            let stamp = base + (j - blo) + 2;
+            for &i in line.iter().rev() {
+                let k = extend_run(cells, i as usize, stamp);
+                if k > bestsize || (k == bestsize && (i, j) < (end_i, end_j)) {
+                    (bestsize, end_i, end_j) = (k, i, j);
+                }
             }
         }
     }
+    let (mut besti, mut bestj) = if bestsize == 0 { (alo, blo) } else { (end_i + 1 - bestsize, end_j + 1 - bestsize) };
     // Extend over equal elements on each end (popular ones included: they are not junk).
     let (a, b) = (&s.a, &t.chars);
     while besti > alo && bestj > blo && a[besti as usize - 1] == b[bestj as usize - 1] {
@@ -243,6 +303,22 @@ fn find_longest_match(t: &Target, s: &mut Scratch, alo: u32, ahi: u32, blo: u32,
         bestsize += 1;
     }
     (besti, bestj, bestsize)
+}
+
+/// The length of the run ending at cell `p` of the current line (stamp `stamp`): one more than the run ending
+/// at `p - 1` of the previous line, if that cell was written by it.
+#[inline(always)]
+fn extend_run(cells: &mut [u64], p: usize, stamp: u32) -> u32 {
+    debug_assert!(p < cells.len());
+    // SAFETY: positions are < len(a) or len(b), and both cell arrays are resized to those in `matching_chars`.
+    let k = if p > 0 {
+        let c = unsafe { *cells.get_unchecked(p - 1) };
+        if (c >> 32) as u32 == stamp - 1 { c as u32 } else { 0 }
+    } else {
+        0
+    } + 1;
+    unsafe { *cells.get_unchecked_mut(p) = ((stamp as u64) << 32) | k as u64 };
+    k
 }
 
 /// The part of an ascending position list within `[lo, hi)`.

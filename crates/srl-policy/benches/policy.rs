@@ -14,6 +14,17 @@ fn rss_mb() -> f64 {
     peak_rss_bytes().unwrap_or(0) as f64 / 1e6
 }
 
+fn current_rss_mb() -> f64 {
+    let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let kb: f64 = s
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|x| x.parse().ok())
+        .unwrap_or(0.0);
+    kb / 1e3
+}
+
 fn bench(preset: Preset, label: &str, new_tokens: usize, prompt_chars: usize, micro: (usize, usize, usize)) {
     let t0 = Instant::now();
     let parts = random_parts(preset, 0).expect("random model");
@@ -24,22 +35,27 @@ fn bench(preset: Preset, label: &str, new_tokens: usize, prompt_chars: usize, mi
     let task: String = srl_core::prompt::render_task("Fix the parser.").chars().take(prompt_chars).collect();
     let prompt =
         policy.chat_prompt_ids(&[Message::system("You are a helpful assistant."), Message::user(task)], 0).unwrap();
-    println!("prompt: {} tokens", prompt.len());
+    println!("prompt: {} tokens; RSS now {:.0} MB, peak {:.0} MB", prompt.len(), current_rss_mb(), rss_mb());
     // Warm-up.
     let warm = SampleOptions { n: 1, max_new_tokens: 2, ..Default::default() };
     policy.sample(std::slice::from_ref(&prompt), &warm).unwrap();
     for g in [1usize, 8] {
         let so = SampleOptions { n: g, temperature: 1.0, top_p: 1.0, top_k: 0, max_new_tokens: new_tokens, seed: 1 };
+        // Prefill (and the first token) alone, to separate it from decoding.
+        let t = Instant::now();
+        policy.sample(std::slice::from_ref(&prompt), &SampleOptions { max_new_tokens: 1, ..so.clone() }).unwrap();
+        let prefill = t.elapsed().as_secs_f64();
         let t = Instant::now();
         let out = policy.sample(std::slice::from_ref(&prompt), &so).unwrap();
         let secs = t.elapsed().as_secs_f64();
         let n: usize = out.iter().map(|c| c.ids.len()).sum();
         println!(
-            "sample G={g}: {n} tokens in {secs:.2} s = {:.1} tok/s (prefill of {} tokens x {g} included)",
+            "sample G={g}: {n} tokens in {secs:.2} s = {:.1} tok/s end to end; prefill {prefill:.2} s; decode {:.1} tok/s",
             n as f64 / secs,
-            prompt.len()
+            (n - g) as f64 / (secs - prefill).max(1e-9)
         );
     }
+    println!("after sampling: RSS now {:.0} MB, peak {:.0} MB", current_rss_mb(), rss_mb());
     let (b, p_len, c_len) = micro;
     let pairs: Vec<(Vec<u32>, Vec<u32>)> = (0..b)
         .map(|i| {

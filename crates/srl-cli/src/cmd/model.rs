@@ -14,7 +14,7 @@ pub enum ModelCmd {
     /// Qwen2.5's special tokens, as a Hugging Face folder. Nothing is downloaded.
     Init(InitArgs),
     /// Sample completions of a chat and print them.
-    Generate(GenerateArgs),
+    Generate(Box<GenerateArgs>),
     /// Print a model's config, parameter counts and memory estimates (weights are not loaded).
     Info(InfoArgs),
 }
@@ -93,10 +93,21 @@ pub struct InfoArgs {
     json: bool,
 }
 
+/// `println!` that ends quietly when stdout is closed (e.g. piped into `head`) instead of panicking.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        match writeln!(std::io::stdout().lock(), $($arg)*) {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
+            other => other?,
+        }
+    }};
+}
+
 pub fn run(cmd: ModelCmd) -> anyhow::Result<()> {
     match cmd {
         ModelCmd::Init(a) => init(a),
-        ModelCmd::Generate(a) => generate(a),
+        ModelCmd::Generate(a) => generate(*a),
         ModelCmd::Info(a) => info(a),
     }
 }
@@ -110,7 +121,7 @@ fn init(a: InitArgs) -> anyhow::Result<()> {
     }
     let parts = srl_policy::init_model_dir(&a.out, a.preset, a.seed)?;
     let c = &parts.config;
-    println!(
+    say!(
         "wrote {} ({:?}, seed {}): {} parameters, hidden {}, {} layers, vocab {}",
         a.out.display(),
         a.preset,
@@ -200,16 +211,16 @@ fn generate(a: GenerateArgs) -> anyhow::Result<()> {
         eprintln!("note: dropped {} history messages to fit {} tokens", prompt.dropped_messages, a.max_prompt_tokens);
     }
     let t = std::time::Instant::now();
-    let out = policy.sample(&[prompt.ids.clone()], &opts)?;
+    let out = policy.sample(std::slice::from_ref(&prompt.ids), &opts)?;
     let secs = t.elapsed().as_secs_f64();
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        say!("{}", serde_json::to_string_pretty(&out)?);
     } else {
         for (i, c) in out.iter().enumerate() {
             if out.len() > 1 {
-                println!("--- completion {i} ({:?}, {} tokens)", c.finish, c.ids.len());
+                say!("--- completion {i} ({:?}, {} tokens)", c.finish, c.ids.len());
             }
-            println!("{}", c.text);
+            say!("{}", c.text);
         }
     }
     let n: usize = out.iter().map(|c| c.ids.len()).sum();
@@ -242,22 +253,22 @@ fn info(a: InfoArgs) -> anyhow::Result<()> {
         "full_finetune_adamw_note": "weights + gradients + two AdamW moments, f32; activations extra",
     });
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({"config": cfg, "estimates": est}))?);
+        say!("{}", serde_json::to_string_pretty(&serde_json::json!({"config": cfg, "estimates": est}))?);
         return Ok(());
     }
-    println!("config: {}", serde_json::to_string_pretty(&cfg)?);
-    println!("folder: {}", dir.display());
-    println!("weight files: {} ({:.2} GB on disk)", files.len(), gb(file_bytes as f64));
-    println!(
+    say!("config: {}", serde_json::to_string_pretty(&cfg)?);
+    say!("folder: {}", dir.display());
+    say!("weight files: {} ({:.2} GB on disk)", files.len(), gb(file_bytes as f64));
+    say!(
         "parameters: {} ({:.1} M); embeddings {}",
         cfg.num_params(),
         params / 1e6,
         if cfg.tie_word_embeddings { "tied" } else { "untied" }
     );
-    println!("weights in memory: {:.2} GB f32, {:.2} GB bf16", gb(params * 4.0), gb(params * 2.0));
-    println!("KV cache: {} bytes/token f32, {} bytes/token bf16", cfg.kv_bytes_per_token(4), cfg.kv_bytes_per_token(2));
-    println!("LoRA r=16 on all projections: {} trainable params ({:.1} M)", lora16 as u64, lora16 / 1e6);
-    println!(
+    say!("weights in memory: {:.2} GB f32, {:.2} GB bf16", gb(params * 4.0), gb(params * 2.0));
+    say!("KV cache: {} bytes/token f32, {} bytes/token bf16", cfg.kv_bytes_per_token(4), cfg.kv_bytes_per_token(2));
+    say!("LoRA r=16 on all projections: {} trainable params ({:.1} M)", lora16 as u64, lora16 / 1e6);
+    say!(
         "full fine-tuning with AdamW in f32: ~{:.2} GB (weights, grads, 2 moments; activations extra)",
         gb(params * 16.0)
     );

@@ -232,6 +232,13 @@ fn full_fine_tuning_gives_every_weight_a_gradient() {
     assert!(max_diff(&before, &after) > 1e-3);
     assert!(max_diff(&before, &p.reference_logprobs(&pr).unwrap().logprobs) < 1e-6);
     assert!(max_diff(&after, &p.logprobs_detached(&pr).unwrap().logprobs) < 1e-4);
+    // The trained weights round-trip through a Hugging Face folder.
+    let dir = tempfile::tempdir().unwrap();
+    p.save_full(dir.path()).unwrap();
+    assert!(!dir.path().join("adapter_config.json").exists());
+    let q = Policy::load(dir.path().to_str().unwrap(), &PolicyOptions::default()).unwrap();
+    assert!(max_diff(&after, &q.logprobs_detached(&pr).unwrap().logprobs) < 1e-4);
+    assert!(p.save_adapter(dir.path()).is_err());
 }
 
 #[test]

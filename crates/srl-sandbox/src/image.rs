@@ -1,0 +1,630 @@
+//! The three image layers (base, environment, instance), each tagged by a hash of what built it: an unchanged
+//! recipe is never rebuilt, a changed one always is.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bollard::query_parameters::CreateImageOptions;
+use futures_util::StreamExt;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use srl_core::Instance;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt};
+
+use crate::container::{Container, ContainerOptions};
+use crate::error::{Context, Result, SandboxError};
+use crate::exec::ExecOptions;
+use crate::repo::{RepoSource, prepare_testbed, tar_testbed};
+use crate::sandbox::Sandbox;
+use crate::spec::EnvSpec;
+
+/// Bumped when the build procedure itself changes (all tags change with it).
+const RECIPE_VERSION: &str = "srl-sandbox-images-v1";
+/// The Python of the offline base (Debian bookworm's python3).
+pub const BASE_PYTHON: &str = "3.11";
+const VENV: &str = "/opt/venv";
+const PATH_ENV: &str = "PATH=/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// A progress callback: one line of what a build is doing (the CLI shows it on a spinner).
+pub type Progress = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// Where instance images come from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ImageSource {
+    /// Built here, offline: base from debootstrap, env from a spec, instance from a local repository.
+    Local,
+    /// Pulled from a registry (needs internet): the name is `template` with `{id}` replaced by the instance id
+    /// with `__` made `_1776_` (SWE-bench's Docker Hub spelling) and `{id_raw}` by the id as is.
+    Swebench { template: String },
+}
+
+impl ImageSource {
+    /// SWE-bench's published instance images on Docker Hub.
+    pub const SWEBENCH_TEMPLATE: &'static str = "swebench/sweb.eval.x86_64.{id}:latest";
+}
+
+/// The published image name of an instance for a template (see [`ImageSource::Swebench`]).
+pub fn swebench_image_name(template: &str, instance_id: &str) -> String {
+    template.replace("{id_raw}", instance_id).replace("{id}", &instance_id.replace("__", "_1776_")).to_lowercase()
+}
+
+/// What an `ensure_*` call did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BuildReport {
+    /// `repo:tag` of the image.
+    pub image: String,
+    /// False when the image already existed (nothing was done).
+    pub built: bool,
+    pub duration: Duration,
+}
+
+/// The base recipe: `docker/base/recipe.toml` + `setup.sh` + the `apt_packages` of the specs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BaseRecipe {
+    pub suite: String,
+    pub variant: String,
+    /// Sorted, deduplicated.
+    pub packages: Vec<String>,
+    pub setup_script: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RecipeFile {
+    suite: String,
+    #[serde(default = "minbase")]
+    variant: String,
+    packages: Vec<String>,
+}
+fn minbase() -> String {
+    "minbase".into()
+}
+
+/// Read the base recipe from `docker_dir/base` and add the Debian packages the specs need.
+pub fn base_recipe(docker_dir: &Path, specs: &[EnvSpec]) -> Result<BaseRecipe> {
+    let file = docker_dir.join("base/recipe.toml");
+    let text = std::fs::read_to_string(&file).ctx(|| format!("read {}", file.display()))?;
+    let r: RecipeFile =
+        toml::from_str(&text).map_err(|e| SandboxError::Spec { file: file.clone(), message: e.message().into() })?;
+    let setup = docker_dir.join("base/setup.sh");
+    let setup_script = std::fs::read_to_string(&setup).ctx(|| format!("read {}", setup.display()))?;
+    let mut packages: Vec<String> = r.packages;
+    packages.extend(specs.iter().flat_map(|s| s.apt_packages.iter().cloned()));
+    packages.sort();
+    packages.dedup();
+    Ok(BaseRecipe { suite: r.suite, variant: r.variant, packages, setup_script })
+}
+
+impl BaseRecipe {
+    /// The image tag: a hash of the recipe (the mirror does not count).
+    pub fn tag(&self) -> String {
+        short_hash(&[RECIPE_VERSION, &self.suite, &self.variant, &self.packages.join(","), &self.setup_script])
+    }
+}
+
+fn short_hash(parts: &[&str]) -> String {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update((p.len() as u64).to_le_bytes());
+        h.update(p.as_bytes());
+    }
+    hex::encode(h.finalize())[..16].to_string()
+}
+
+/// Lowercase, and anything outside `[a-z0-9._-]` made `-` (Docker repository name component).
+fn docker_component(s: &str) -> String {
+    s.to_lowercase().chars().map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '-' }).collect()
+}
+
+/// The Debian mirror configured on this host (`SRL_DEBIAN_MIRROR` first, then apt's sources), for `suite`.
+pub fn host_debian_mirror(suite: &str) -> String {
+    if let Ok(m) = std::env::var("SRL_DEBIAN_MIRROR")
+        && !m.is_empty()
+    {
+        return m;
+    }
+    let mut found: Option<String> = None;
+    if let Ok(rd) = std::fs::read_dir("/etc/apt/sources.list.d") {
+        let mut files: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
+        files.sort();
+        for f in files {
+            let Ok(text) = std::fs::read_to_string(&f) else { continue };
+            if f.extension().is_some_and(|x| x == "sources") {
+                for stanza in text.split("\n\n") {
+                    let get = |k: &str| stanza.lines().find_map(|l| l.strip_prefix(k).map(|v| v.trim().to_string()));
+                    if let (Some(uris), Some(suites)) = (get("URIs:"), get("Suites:"))
+                        && suites.split_whitespace().any(|s| s == suite)
+                    {
+                        found = found.or_else(|| uris.split_whitespace().next().map(str::to_string));
+                    }
+                }
+            }
+        }
+    }
+    if found.is_none()
+        && let Ok(text) = std::fs::read_to_string("/etc/apt/sources.list")
+    {
+        for l in text.lines() {
+            let f: Vec<&str> = l.split_whitespace().filter(|w| !w.starts_with('[')).collect();
+            if f.len() >= 3 && f[0] == "deb" && f[2] == suite {
+                found = Some(f[1].to_string());
+                break;
+            }
+        }
+    }
+    found.unwrap_or_else(|| "http://deb.debian.org/debian".into())
+}
+
+/// The default cache folder: `SRL_CACHE_DIR`, else `$XDG_CACHE_HOME/srl-swe`, else `~/.cache/srl-swe`.
+pub fn default_cache_dir() -> PathBuf {
+    if let Ok(d) = std::env::var("SRL_CACHE_DIR") {
+        return PathBuf::from(d);
+    }
+    if let Ok(d) = std::env::var("XDG_CACHE_HOME") {
+        return PathBuf::from(d).join("srl-swe");
+    }
+    std::env::var("HOME").map(|h| PathBuf::from(h).join(".cache/srl-swe")).unwrap_or_else(|_| "/tmp/srl-swe".into())
+}
+
+/// Builds (or finds) the images. Cheap to clone; concurrent calls for the same image wait for one build.
+#[derive(Clone)]
+pub struct ImageBuilder {
+    sandbox: Sandbox,
+    docker_dir: PathBuf,
+    specs: Arc<Vec<EnvSpec>>,
+    cache_dir: PathBuf,
+    mirror: Option<String>,
+    source: ImageSource,
+    progress: Progress,
+    locks: Arc<std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
+}
+
+impl std::fmt::Debug for ImageBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ImageBuilder")
+            .field("docker_dir", &self.docker_dir)
+            .field("specs", &self.specs.len())
+            .field("cache_dir", &self.cache_dir)
+            .field("source", &self.source)
+            .finish()
+    }
+}
+
+impl ImageBuilder {
+    /// A builder over the recipes in `docker_dir` (`docker/`) and the specs in `env_dir` (`environments/`), with
+    /// the default cache folder ([`default_cache_dir`]), the host's mirror, local images and no progress output.
+    pub fn new(sandbox: &Sandbox, docker_dir: &Path, env_dir: &Path) -> Result<ImageBuilder> {
+        Ok(ImageBuilder {
+            sandbox: sandbox.clone(),
+            docker_dir: docker_dir.to_path_buf(),
+            specs: Arc::new(EnvSpec::load_dir(env_dir)?),
+            cache_dir: default_cache_dir(),
+            mirror: None,
+            source: ImageSource::Local,
+            progress: Arc::new(|_| {}),
+            locks: Default::default(),
+        })
+    }
+
+    /// Report progress lines to `f`.
+    pub fn progress(mut self, f: Progress) -> Self {
+        self.progress = f;
+        self
+    }
+
+    /// Keep wheelhouses and temporary root filesystems under `dir`.
+    pub fn cache_dir(mut self, dir: PathBuf) -> Self {
+        self.cache_dir = dir;
+        self
+    }
+
+    /// Use this Debian mirror instead of the host's.
+    pub fn mirror(mut self, url: impl Into<String>) -> Self {
+        self.mirror = Some(url.into());
+        self
+    }
+
+    /// Where instance images come from (default [`ImageSource::Local`]).
+    pub fn source(mut self, source: ImageSource) -> Self {
+        self.source = source;
+        self
+    }
+
+    /// The specs read from the environments folder.
+    pub fn specs(&self) -> &[EnvSpec] {
+        &self.specs
+    }
+
+    /// The spec serving `repo` at `version`.
+    pub fn spec_for(&self, repo: &str, version: &str) -> Result<&EnvSpec> {
+        EnvSpec::find(&self.specs, repo, version).ok_or_else(|| SandboxError::NoSpec {
+            repo: repo.into(),
+            version: version.into(),
+            dir: self.specs.first().and_then(|s| s.path.parent().map(Path::to_path_buf)).unwrap_or_default(),
+        })
+    }
+
+    fn say(&self, s: &str) {
+        tracing::info!("{s}");
+        (self.progress)(s);
+    }
+
+    async fn exists(&self, image: &str) -> bool {
+        self.sandbox.docker.inspect_image(image).await.is_ok()
+    }
+
+    fn lock_for(&self, image: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut m = self.locks.lock().unwrap_or_else(|e| e.into_inner());
+        m.entry(image.to_string()).or_default().clone()
+    }
+
+    /// The base image name (`srl-swe/base:<hash>`) for the current recipe.
+    pub fn base_image(&self) -> Result<String> {
+        Ok(format!("srl-swe/base:{}", base_recipe(&self.docker_dir, &self.specs)?.tag()))
+    }
+
+    /// Make sure the base image exists: debootstrap a root filesystem from the Debian mirror (root and
+    /// `debootstrap` needed), run `setup.sh` in it, import it. A no-op when the tag exists.
+    pub async fn ensure_base(&self) -> Result<BuildReport> {
+        let started = Instant::now();
+        let recipe = base_recipe(&self.docker_dir, &self.specs)?;
+        let image = format!("srl-swe/base:{}", recipe.tag());
+        let lock = self.lock_for(&image);
+        let _g = lock.lock().await;
+        if self.exists(&image).await {
+            return Ok(BuildReport { image, built: false, duration: started.elapsed() });
+        }
+        let mirror = self.mirror.clone().unwrap_or_else(|| host_debian_mirror(&recipe.suite));
+        self.say(&format!("building {image}: debootstrap {} from {mirror}", recipe.suite));
+        let debootstrap = ["/usr/sbin/debootstrap", "/sbin/debootstrap", "/usr/bin/debootstrap"]
+            .into_iter()
+            .find(|p| Path::new(p).exists())
+            .ok_or_else(|| {
+                SandboxError::Build(
+                    "debootstrap is not installed (apt-get install -y debootstrap); it builds the base image offline"
+                        .into(),
+                )
+            })?;
+        std::fs::create_dir_all(&self.cache_dir).ctx(|| format!("create {}", self.cache_dir.display()))?;
+        let tmp = tempfile::Builder::new()
+            .prefix("rootfs-")
+            .tempdir_in(&self.cache_dir)
+            .ctx(|| format!("temp dir in {}", self.cache_dir.display()))?;
+        let rootfs = tmp.path().join("rootfs");
+        let mut cmd = tokio::process::Command::new(debootstrap);
+        cmd.arg(format!("--variant={}", recipe.variant))
+            .arg(format!("--include={}", recipe.packages.join(",")))
+            .arg(&recipe.suite)
+            .arg(&rootfs)
+            .arg(&mirror);
+        self.run_host(cmd, "debootstrap").await?;
+        let setup = rootfs.join("tmp/srl-setup.sh");
+        std::fs::write(&setup, &recipe.setup_script).ctx(|| "write setup.sh".into())?;
+        let mut cmd = tokio::process::Command::new("chroot");
+        cmd.arg(&rootfs).args(["/bin/sh", "/tmp/srl-setup.sh"]).env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin");
+        self.run_host(cmd, "setup.sh").await?;
+        std::fs::remove_file(&setup).ok();
+        self.say(&format!("importing {image}"));
+        let mut tar = tokio::process::Command::new("tar")
+            .args(["--numeric-owner", "-C"])
+            .arg(&rootfs)
+            .args(["-c", "."])
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .ctx(|| "spawn tar".into())?;
+        let stdout = tar.stdout.take().ok_or_else(|| SandboxError::Build("tar has no stdout".into()))?;
+        let body = futures_util::stream::unfold(stdout, |mut r| async move {
+            let mut buf = vec![0u8; 1 << 20];
+            match r.read(&mut buf).await {
+                Ok(0) | Err(_) => None,
+                Ok(n) => {
+                    buf.truncate(n);
+                    Some((bytes::Bytes::from(buf), r))
+                }
+            }
+        });
+        let (repo, tag) = image.split_once(':').unwrap_or((&image, "latest"));
+        let opts = CreateImageOptions {
+            from_src: Some("-".into()),
+            repo: Some(repo.into()),
+            tag: Some(tag.into()),
+            changes: vec![
+                format!("ENV {PATH_ENV}"),
+                "ENV LANG=C.UTF-8".into(),
+                "WORKDIR /testbed".into(),
+                r#"CMD ["sleep", "infinity"]"#.into(),
+            ],
+            ..Default::default()
+        };
+        let mut stream = self.sandbox.docker.create_image(Some(opts), Some(bollard::body_stream(body)), None);
+        while let Some(item) = stream.next().await {
+            item.ctx(|| format!("import {image}"))?;
+        }
+        let status = tar.wait().await.ctx(|| "tar".into())?;
+        if !status.success() {
+            return Err(SandboxError::Build(format!("tar of the root filesystem failed: {status}")));
+        }
+        self.say(&format!("built {image} in {:.0?}", started.elapsed()));
+        Ok(BuildReport { image, built: true, duration: started.elapsed() })
+    }
+
+    /// Run a host command, streaming its output lines to the progress callback; the last lines go into the error.
+    async fn run_host(&self, mut cmd: tokio::process::Command, what: &str) -> Result<()> {
+        cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).kill_on_drop(true);
+        let mut child = cmd.spawn().ctx(|| format!("spawn {what}"))?;
+        let stdout = child.stdout.take();
+        let stderr = child.stderr.take();
+        let tail = Arc::new(std::sync::Mutex::new(std::collections::VecDeque::<String>::new()));
+        let pump = |r: Option<Box<dyn tokio::io::AsyncRead + Unpin + Send>>| {
+            let tail = tail.clone();
+            let progress = self.progress.clone();
+            let what = what.to_string();
+            async move {
+                let Some(r) = r else { return };
+                let mut lines = tokio::io::BufReader::new(r).lines();
+                while let Ok(Some(l)) = lines.next_line().await {
+                    tracing::debug!(target: "srl_sandbox::build", "{what}: {l}");
+                    progress(&format!("{what}: {l}"));
+                    let mut t = tail.lock().unwrap_or_else(|e| e.into_inner());
+                    t.push_back(l);
+                    if t.len() > 20 {
+                        t.pop_front();
+                    }
+                }
+            }
+        };
+        let a = pump(stdout.map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>));
+        let b = pump(stderr.map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>));
+        let (_, _, status) = tokio::join!(a, b, child.wait());
+        let status = status.ctx(|| format!("wait {what}"))?;
+        if !status.success() {
+            let t = tail.lock().unwrap_or_else(|e| e.into_inner());
+            return Err(SandboxError::Build(format!(
+                "{what} failed ({status}):\n{}",
+                t.iter().cloned().collect::<Vec<_>>().join("\n")
+            )));
+        }
+        Ok(())
+    }
+
+    /// Download the wheels of `reqs` for the base's Python into a cached wheelhouse (`pip download` on the host).
+    async fn wheelhouse(&self, reqs: &[String]) -> Result<PathBuf> {
+        let key = short_hash(&[BASE_PYTHON, &reqs.join("\n")]);
+        let dir = self.cache_dir.join("wheelhouse").join(&key);
+        if dir.join(".complete").exists() {
+            return Ok(dir);
+        }
+        std::fs::create_dir_all(&dir).ctx(|| format!("create {}", dir.display()))?;
+        self.say(&format!("pip download {} into {}", reqs.join(" "), dir.display()));
+        let mut cmd = tokio::process::Command::new("python3");
+        cmd.args(["-m", "pip", "download", "--disable-pip-version-check", "--only-binary=:all:"])
+            .args(["--python-version", BASE_PYTHON, "--implementation", "cp"])
+            .args(["--platform", "manylinux_2_36_x86_64", "--platform", "manylinux_2_28_x86_64"])
+            .args(["--platform", "manylinux2014_x86_64", "--platform", "linux_x86_64"])
+            .arg("--dest")
+            .arg(&dir)
+            .args(reqs);
+        self.run_host(cmd, "pip download").await?;
+        std::fs::write(dir.join(".complete"), reqs.join("\n")).ctx(|| "mark wheelhouse".into())?;
+        Ok(dir)
+    }
+
+    fn build_options(network: bool) -> ContainerOptions {
+        ContainerOptions { network, memory_bytes: None, cpus: None, pids: Some(4096), ..Default::default() }
+    }
+
+    async fn run_build_script(&self, c: &Container, script: &str, what: &str) -> Result<()> {
+        let opts = ExecOptions {
+            timeout: Some(Duration::from_secs(3600)),
+            output_cap: 200_000,
+            workdir: Some("/".into()),
+            env: Vec::new(),
+            keep_background: false,
+        };
+        let out = c.exec(&format!("set -euxo pipefail\n{script}"), &opts).await?;
+        for l in out.output.lines() {
+            tracing::debug!(target: "srl_sandbox::build", "{what}: {l}");
+        }
+        if !out.success() {
+            let tail: Vec<&str> = out.output.lines().rev().take(30).collect();
+            return Err(SandboxError::Build(format!(
+                "{what} exited {:?}{}:\n{}",
+                out.exit_code,
+                if out.timed_out { " (timeout)" } else { "" },
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            )));
+        }
+        Ok(())
+    }
+
+    /// The env image name for a spec (`srl-swe/env.<name>:<hash>`).
+    pub fn env_image(&self, spec: &EnvSpec) -> Result<String> {
+        let base = self.base_image()?;
+        Ok(format!(
+            "srl-swe/env.{}:{}",
+            docker_component(&spec.name),
+            short_hash(&[RECIPE_VERSION, &base, &spec.content_hash()])
+        ))
+    }
+
+    /// Make sure the environment image of `spec` exists: a venv at /opt/venv with the spec's pip packages from the
+    /// host's wheelhouse (no network in the container unless the spec says `network = true`).
+    pub async fn ensure_env(&self, spec: &EnvSpec) -> Result<BuildReport> {
+        let started = Instant::now();
+        let base = self.ensure_base().await?;
+        let image = self.env_image(spec)?;
+        let lock = self.lock_for(&image);
+        let _g = lock.lock().await;
+        if self.exists(&image).await {
+            return Ok(BuildReport { image, built: false, duration: started.elapsed() });
+        }
+        if spec.python != BASE_PYTHON {
+            return Err(SandboxError::Build(format!(
+                "{}: python {} is not available offline (the base has Debian's python3 {BASE_PYTHON}); use \
+                 --image-source swebench for SWE-bench's published images",
+                spec.path.display(),
+                spec.python
+            )));
+        }
+        self.say(&format!("building {image}"));
+        let reqs: Vec<String> = spec
+            .pip_packages
+            .iter()
+            .chain(spec.packages.iter().filter(|p| !p.ends_with(".txt") && !p.ends_with(".yml")))
+            .cloned()
+            .collect();
+        let c = Container::start(&self.sandbox, &base.image, &Self::build_options(spec.network)).await?;
+        let mut script = String::new();
+        for cmd in &spec.pre_install {
+            script += &format!("{cmd}\n");
+        }
+        script += &format!("python3 -m venv {VENV}\n");
+        script += &format!("echo 'export PATH={VENV}/bin:$PATH' > /etc/profile.d/00-srl-venv.sh\n");
+        if !reqs.is_empty() {
+            let quoted: Vec<String> = reqs.iter().map(|r| shell_quote(r)).collect();
+            if spec.network {
+                script += &format!("{VENV}/bin/pip install --disable-pip-version-check {}\n", quoted.join(" "));
+            } else {
+                let wheels = self.wheelhouse(&reqs).await?;
+                let mut b = tar::Builder::new(Vec::new());
+                b.append_dir_all("tmp/srl-wheels", &wheels).ctx(|| "tar wheelhouse".into())?;
+                c.upload_tar("/", b.into_inner().ctx(|| "tar wheelhouse".into())?).await?;
+                script += &format!(
+                    "{VENV}/bin/pip install --disable-pip-version-check --no-index --find-links /tmp/srl-wheels {}\n\
+                     rm -rf /tmp/srl-wheels\n",
+                    quoted.join(" ")
+                );
+            }
+        }
+        for p in &spec.apt_packages {
+            script += &format!("dpkg -s {} >/dev/null\n", shell_quote(p));
+        }
+        self.run_build_script(&c, &script, &format!("env {}", spec.name)).await?;
+        let (repo, tag) = image.split_once(':').unwrap_or((&image, "latest"));
+        let labels = HashMap::from([("srl-swe.spec".to_string(), spec.name.clone())]);
+        c.commit(repo, tag, &[format!("ENV {PATH_ENV}"), format!("ENV VIRTUAL_ENV={VENV}")], labels).await?;
+        c.remove().await?;
+        self.say(&format!("built {image} in {:.0?}", started.elapsed()));
+        Ok(BuildReport { image, built: true, duration: started.elapsed() })
+    }
+
+    /// The instance image name (`srl-swe/inst.<id>:<hash>`, or the published name for [`ImageSource::Swebench`]).
+    pub fn instance_image(&self, instance: &Instance) -> Result<String> {
+        if let ImageSource::Swebench { template } = &self.source {
+            return Ok(swebench_image_name(template, &instance.instance_id));
+        }
+        let spec = self.spec_for(&instance.repo, &instance.version)?;
+        let env = self.env_image(spec)?;
+        Ok(format!(
+            "srl-swe/inst.{}:{}",
+            docker_component(&instance.instance_id),
+            short_hash(&[RECIPE_VERSION, &env, &instance.instance_id, &instance.base_commit])
+        ))
+    }
+
+    /// Make sure the instance image exists: the repository at `base_commit` under /testbed (from `source`), no
+    /// later history reachable, the spec's install commands run, a clean `git status`. With
+    /// [`ImageSource::Swebench`] the published image is pulled instead.
+    pub async fn ensure_instance(&self, instance: &Instance, source: &RepoSource) -> Result<BuildReport> {
+        let started = Instant::now();
+        let image = self.instance_image(instance)?;
+        if let ImageSource::Swebench { .. } = &self.source {
+            if !self.exists(&image).await {
+                self.say(&format!("pulling {image}"));
+                let opts = CreateImageOptions { from_image: Some(image.clone()), ..Default::default() };
+                let mut s = self.sandbox.docker.create_image(Some(opts), None, None);
+                while let Some(item) = s.next().await {
+                    item.ctx(|| format!("pull {image}"))?;
+                }
+                return Ok(BuildReport { image, built: true, duration: started.elapsed() });
+            }
+            return Ok(BuildReport { image, built: false, duration: started.elapsed() });
+        }
+        let spec = self.spec_for(&instance.repo, &instance.version)?.clone();
+        let env = self.ensure_env(&spec).await?;
+        let lock = self.lock_for(&image);
+        let _g = lock.lock().await;
+        if self.exists(&image).await {
+            return Ok(BuildReport { image, built: false, duration: started.elapsed() });
+        }
+        self.say(&format!("building {image} ({} from {})", instance.instance_id, source.describe()));
+        let tmp = tempfile::tempdir().ctx(|| "temp dir".into())?;
+        let testbed = tmp.path().join("testbed");
+        let head = {
+            let (source, base, testbed) = (source.clone(), instance.base_commit.clone(), testbed.clone());
+            tokio::task::spawn_blocking(move || prepare_testbed(&source, &base, &testbed))
+                .await
+                .map_err(|e| SandboxError::Other(format!("prepare testbed: {e}")))??
+        };
+        if !instance.base_commit.is_empty() && head != instance.base_commit {
+            return Err(SandboxError::BaseCommitMismatch {
+                instance: instance.instance_id.clone(),
+                built: head,
+                expected: instance.base_commit.clone(),
+            });
+        }
+        let tar_bytes = tar_testbed(&testbed)?;
+        let c = Container::start(&self.sandbox, &env.image, &Self::build_options(spec.network)).await?;
+        c.exec_argv(&["rm", "-rf", "/testbed"]).await?;
+        c.upload_tar("/", tar_bytes).await?;
+        let mut script = String::from("cd /testbed\n");
+        for p in spec.packages.iter().filter(|p| p.ends_with(".txt")) {
+            script += &format!("{VENV}/bin/pip install -r {}\n", shell_quote(p));
+        }
+        for cmd in &spec.install {
+            script += &format!("{cmd}\n");
+        }
+        script += "git reflog expire --expire=now --all\ngit gc --prune=now --quiet\n";
+        // Whatever the install left untracked is build output: hide it from `git status` and from the patch.
+        script += "git status --porcelain --untracked-files=all | sed -n 's/^?? //p' >> .git/info/exclude\n";
+        script += &format!("test \"$(git rev-parse HEAD)\" = {}\n", shell_quote(&head));
+        script += "test -z \"$(git status --porcelain)\"\n";
+        self.run_build_script(&c, &script, &format!("instance {}", instance.instance_id)).await?;
+        let (repo, tag) = image.split_once(':').unwrap_or((&image, "latest"));
+        let labels = HashMap::from([("srl-swe.instance".to_string(), instance.instance_id.clone())]);
+        c.commit(repo, tag, &["WORKDIR /testbed".to_string()], labels).await?;
+        c.remove().await?;
+        self.say(&format!("built {image} in {:.0?}", started.elapsed()));
+        Ok(BuildReport { image, built: true, duration: started.elapsed() })
+    }
+}
+
+/// Single-quote for bash.
+pub(crate) fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn swebench_names() {
+        assert_eq!(
+            swebench_image_name(ImageSource::SWEBENCH_TEMPLATE, "django__django-11099"),
+            "swebench/sweb.eval.x86_64.django_1776_django-11099:latest"
+        );
+        assert_eq!(
+            swebench_image_name("xingyaoww/sweb.eval.x86_64.{id_raw}", "A__b-1"),
+            "xingyaoww/sweb.eval.x86_64.a__b-1"
+        );
+    }
+
+    #[test]
+    fn recipe_tag_changes_with_packages() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docker");
+        let a = base_recipe(&dir, &[]).unwrap();
+        let mut b = a.clone();
+        b.packages.push("zsh".into());
+        assert_ne!(a.tag(), b.tag());
+        assert_eq!(a.tag(), base_recipe(&dir, &[]).unwrap().tag());
+    }
+
+    #[test]
+    fn mirror_from_host() {
+        assert!(host_debian_mirror("bookworm").starts_with("http"));
+    }
+}

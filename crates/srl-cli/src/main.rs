@@ -31,6 +31,8 @@ enum Command {
     /// The candle policy: create, inspect and sample from Hugging Face model folders.
     #[command(subcommand)]
     Model(cmd::model::ModelCmd),
+    /// Train with SRL (GRPO with dynamic sampling) or the SFT baseline from a TOML config.
+    Train(cmd::train::TrainArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -44,6 +46,7 @@ fn main() -> std::process::ExitCode {
         Command::Reward(c) => cmd::reward::run(c),
         Command::Sandbox(c) => cmd::sandbox::run(c),
         Command::Model(c) => cmd::model::run(c),
+        Command::Train(a) => cmd::train::run(a),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -1,0 +1,547 @@
+//! The training config: a TOML file whose every key has a default (see [`TrainConfig`] and the field docs),
+//! overridden by `--set key=value`. Unknown keys and wrong types are errors naming the key.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use srl_core::Window;
+
+use crate::error::{Result, TrainError};
+
+/// The whole config. Every section and key is optional; the defaults are those of [`Default`].
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainConfig {
+    pub model: ModelConfig,
+    pub data: DataConfig,
+    pub algorithm: AlgorithmConfig,
+    pub grpo: GrpoConfig,
+    pub sampling: SamplingConfig,
+    pub sft: SftConfig,
+    pub optimizer: OptimizerConfig,
+    pub schedule: ScheduleConfig,
+    pub lora: LoraSection,
+    pub validation: ValidationConfig,
+    pub checkpoint: CheckpointConfig,
+    pub logging: LoggingConfig,
+}
+
+/// `[model]`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelConfig {
+    /// Hugging Face folder or cached repo id. Default `"models/tiny"`. Relative paths are relative to the
+    /// working directory.
+    pub path: String,
+    /// When `path` does not exist: create a random model of this preset there (`"tiny"`, `"small"`,
+    /// `"qwen2.5-0.5b-shapes"`); `""` (default) makes a missing model an error.
+    pub init_preset: String,
+    /// Seed of `init_preset`'s weights. Default 0.
+    pub init_seed: u64,
+    /// `"cpu"` (default) or `"cuda"` / `"cuda:N"`.
+    pub device: String,
+    /// `"auto"` (default: f32 on CPU, bf16 on CUDA), `"f32"`, `"bf16"`, `"f16"`.
+    pub dtype: String,
+    /// `"lora"` (default) or `"full"`.
+    pub training: String,
+    /// Prompts longer than this lose history from the left (system and task are kept); 0: no limit. Default 4096.
+    pub max_prompt_tokens: usize,
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        ModelConfig {
+            path: "models/tiny".into(),
+            init_preset: String::new(),
+            init_seed: 0,
+            device: "cpu".into(),
+            dtype: "auto".into(),
+            training: "lora".into(),
+            max_prompt_tokens: 4096,
+        }
+    }
+}
+
+/// `[data]`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataConfig {
+    /// Trajectory files (any format `srl-swe data import` reads); `*` in a path component is a wildcard.
+    /// Default `["tasks/*/trajectory.json"]`.
+    pub paths: Vec<String>,
+    /// Used instead of `paths` when `paths` match no file. Default `["tasks/*/solution.json"]`.
+    pub fallback_paths: Vec<String>,
+    /// Past action/observation rounds in each prompt: a number or `"all"`. Default 2.
+    pub window: Window,
+    /// Observations longer than this keep head and tail (0: no limit). Default 8000.
+    pub max_observation_chars: usize,
+    /// Drop trajectories marked unresolved. Default true.
+    pub drop_unresolved: bool,
+    /// Instance ids held out for validation. Default none.
+    pub holdout_ids: Vec<String>,
+    /// Fraction of the other instances held out (by a hash of the id). Default 0.0.
+    pub holdout_fraction: f64,
+    /// Seed of the holdout hash. Default 0.
+    pub holdout_seed: u64,
+    /// Use at most this many training examples (0: all). Default 0.
+    pub max_train_examples: usize,
+}
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        DataConfig {
+            paths: vec!["tasks/*/trajectory.json".into()],
+            fallback_paths: vec!["tasks/*/solution.json".into()],
+            window: Window::Last(2),
+            max_observation_chars: 8000,
+            drop_unresolved: true,
+            holdout_ids: Vec::new(),
+            holdout_fraction: 0.0,
+            holdout_seed: 0,
+            max_train_examples: 0,
+        }
+    }
+}
+
+/// `[algorithm]`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlgorithmConfig {
+    /// `"srl"` (default: GRPO on the step-wise similarity reward, after `sft.warmup_steps` SFT steps) or
+    /// `"sft"` (cross-entropy on the expert targets for all `steps`).
+    pub kind: String,
+    /// Optimizer steps in the run (SFT warm-up steps included). Default 100.
+    pub steps: usize,
+    /// Master seed: data order, sampling, LoRA init. Default 0.
+    pub seed: u64,
+}
+
+impl Default for AlgorithmConfig {
+    fn default() -> Self {
+        AlgorithmConfig { kind: "srl".into(), steps: 100, seed: 0 }
+    }
+}
+
+/// `[grpo]`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GrpoConfig {
+    /// Prompts per batch (after dynamic sampling). Default 8.
+    pub prompts_per_batch: usize,
+    /// Rollouts per prompt (G). Default 8.
+    pub group_size: usize,
+    /// Completions per forward/backward micro-batch (gradient accumulation). Default 16.
+    pub micro_batch: usize,
+    /// Optimizer updates per sampled batch (> 1 makes the ratio differ from 1 and the clip act). Default 1.
+    pub updates_per_batch: usize,
+    /// Clip range epsilon of the ratio. Default 0.2.
+    pub clip_eps: f64,
+    /// Upper clip epsilon (DAPO's clip-higher); 0 (default): same as `clip_eps`.
+    pub clip_eps_high: f64,
+    /// KL coefficient beta (k3 estimator against the reference model). Default 0.0.
+    pub kl_beta: f64,
+    /// Drop groups whose reward std is at or below `std_eps` and sample more prompts. Default true.
+    pub dynamic_sampling: bool,
+    /// Default 1e-4.
+    pub std_eps: f64,
+    /// Dynamic sampling gives up after sampling this many times `prompts_per_batch` prompts (with a
+    /// warning) and trains on what it has. Default 4.
+    pub max_sampling_rounds: usize,
+    /// Reward similarity metric: `"difflib"` (default) or `"lcs"`.
+    pub metric: String,
+}
+
+impl Default for GrpoConfig {
+    fn default() -> Self {
+        GrpoConfig {
+            prompts_per_batch: 8,
+            group_size: 8,
+            micro_batch: 16,
+            updates_per_batch: 1,
+            clip_eps: 0.2,
+            clip_eps_high: 0.0,
+            kl_beta: 0.0,
+            dynamic_sampling: true,
+            std_eps: 1e-4,
+            max_sampling_rounds: 4,
+            metric: "difflib".into(),
+        }
+    }
+}
+
+/// `[sampling]` (rollouts)
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SamplingConfig {
+    /// Default 1.0.
+    pub temperature: f64,
+    /// Default 1.0 (off).
+    pub top_p: f64,
+    /// Default 0 (off).
+    pub top_k: usize,
+    /// Default 512.
+    pub max_new_tokens: usize,
+}
+
+impl Default for SamplingConfig {
+    fn default() -> Self {
+        SamplingConfig { temperature: 1.0, top_p: 1.0, top_k: 0, max_new_tokens: 512 }
+    }
+}
+
+/// `[sft]`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SftConfig {
+    /// SFT warm-start steps before GRPO when `algorithm.kind = "srl"`. Default 0.
+    pub warmup_steps: usize,
+    /// Examples per SFT step. Default 8.
+    pub batch_size: usize,
+    /// Examples per forward/backward micro-batch. Default 8.
+    pub micro_batch: usize,
+    /// Target `<think>\n{expert thought}\n</think>\n{action}` (true, default) or the action after a fixed short
+    /// think (false). The loss covers the whole target either way.
+    pub include_thought: bool,
+    /// Learning rate of SFT steps; 0 (default): `optimizer.lr`.
+    pub lr: f64,
+}
+
+impl Default for SftConfig {
+    fn default() -> Self {
+        SftConfig { warmup_steps: 0, batch_size: 8, micro_batch: 8, include_thought: true, lr: 0.0 }
+    }
+}
+
+/// `[optimizer]` (AdamW)
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OptimizerConfig {
+    /// Peak learning rate. Default 1e-4.
+    pub lr: f64,
+    /// Default 0.9.
+    pub beta1: f64,
+    /// Default 0.999.
+    pub beta2: f64,
+    /// Default 1e-8.
+    pub eps: f64,
+    /// Decoupled weight decay. Default 0.0.
+    pub weight_decay: f64,
+    /// Variables whose name contains one of these get no weight decay. Default `["bias", "norm"]`.
+    pub no_decay: Vec<String>,
+    /// Global gradient-norm clip (0: off). Default 1.0.
+    pub grad_clip: f64,
+}
+
+impl Default for OptimizerConfig {
+    fn default() -> Self {
+        OptimizerConfig {
+            lr: 1e-4,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.0,
+            no_decay: vec!["bias".into(), "norm".into()],
+            grad_clip: 1.0,
+        }
+    }
+}
+
+/// `[schedule]`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScheduleConfig {
+    /// `"constant"` (default) or `"cosine"`.
+    pub kind: String,
+    /// Linear warm-up steps from 0. Default 0.
+    pub warmup_steps: usize,
+    /// Cosine floor as a fraction of the peak. Default 0.0.
+    pub min_lr_ratio: f64,
+}
+
+impl Default for ScheduleConfig {
+    fn default() -> Self {
+        ScheduleConfig { kind: "constant".into(), warmup_steps: 0, min_lr_ratio: 0.0 }
+    }
+}
+
+/// `[lora]` (used when `model.training = "lora"`)
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoraSection {
+    /// Default 16.
+    pub r: usize,
+    /// Default 32.0.
+    pub alpha: f64,
+    /// Default all attention and MLP projections.
+    pub target_modules: Vec<String>,
+    /// Default false.
+    pub use_rslora: bool,
+}
+
+impl Default for LoraSection {
+    fn default() -> Self {
+        let d = srl_policy::LoraConfig::default();
+        LoraSection { r: d.r, alpha: d.alpha, target_modules: d.target_modules, use_rslora: d.use_rslora }
+    }
+}
+
+/// `[validation]`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ValidationConfig {
+    /// Validate every N steps and at the end (0: never). Default 10.
+    pub every: usize,
+    /// At most this many held-out examples (0: all). Without held-out examples, the first training
+    /// examples are used (and the metrics say so). Default 32.
+    pub max_examples: usize,
+    /// Greedy decoding length. Default 512.
+    pub max_new_tokens: usize,
+}
+
+impl Default for ValidationConfig {
+    fn default() -> Self {
+        ValidationConfig { every: 10, max_examples: 32, max_new_tokens: 512 }
+    }
+}
+
+/// `[checkpoint]`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CheckpointConfig {
+    /// Every N steps and at the end (0: only at the end and on Ctrl-C). Default 10.
+    pub every: usize,
+    /// Keep the last K (the best by validation is kept too). Default 2.
+    pub keep_last: usize,
+}
+
+impl Default for CheckpointConfig {
+    fn default() -> Self {
+        CheckpointConfig { every: 10, keep_last: 2 }
+    }
+}
+
+/// `[logging]`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoggingConfig {
+    /// Write PNG and SVG plots at each checkpoint. Default true.
+    pub plots: bool,
+    /// Log a sample completion at debug level every N steps (0: never). Default 0.
+    pub sample_every: usize,
+}
+
+impl Default for LoggingConfig {
+    fn default() -> Self {
+        LoggingConfig { plots: true, sample_every: 0 }
+    }
+}
+
+impl TrainConfig {
+    /// Parses TOML text with `--set key=value` overrides (`key` dotted, e.g. `grpo.group_size`; `value` TOML,
+    /// or a bare string), then validates. `origin` names the source in errors.
+    pub fn parse(text: &str, sets: &[String], origin: &str) -> Result<TrainConfig> {
+        let mut table: toml::Table =
+            toml::from_str(text).map_err(|e| TrainError::Config(format!("{origin}: {}", e.message())))?;
+        for s in sets {
+            apply_set(&mut table, s)?;
+        }
+        // Re-render the merged table so that type errors point at a line that names the key.
+        let merged = toml::to_string(&table).map_err(|e| TrainError::Config(format!("{origin}: {e}")))?;
+        let cfg: TrainConfig =
+            toml::from_str(&merged).map_err(|e| TrainError::Config(format!("{origin}: {}", describe(&e))))?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    pub fn from_file(path: &Path, sets: &[String]) -> Result<TrainConfig> {
+        let text = std::fs::read_to_string(path).map_err(|e| TrainError::io(path, e))?;
+        Self::parse(&text, sets, &path.display().to_string())
+    }
+
+    /// The resolved config as TOML (every key, defaults included).
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_default()
+    }
+
+    /// Checks values that types do not: enums as strings, positive sizes, ranges.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |key: &str, msg: &str| Err(TrainError::Config(format!("`{key}`: {msg}")));
+        if !matches!(self.model.training.as_str(), "lora" | "full") {
+            return bad("model.training", "expected \"lora\" or \"full\"");
+        }
+        if !matches!(self.model.dtype.as_str(), "auto" | "f32" | "bf16" | "f16") {
+            return bad("model.dtype", "expected \"auto\", \"f32\", \"bf16\" or \"f16\"");
+        }
+        if !self.model.init_preset.is_empty() && self.model.init_preset.parse::<srl_policy::Preset>().is_err() {
+            return bad("model.init_preset", "expected \"\", \"tiny\", \"small\" or \"qwen2.5-0.5b-shapes\"");
+        }
+        if !matches!(self.algorithm.kind.as_str(), "srl" | "sft") {
+            return bad("algorithm.kind", "expected \"srl\" or \"sft\"");
+        }
+        if self.algorithm.steps == 0 {
+            return bad("algorithm.steps", "must be at least 1");
+        }
+        if self.grpo.prompts_per_batch == 0 {
+            return bad("grpo.prompts_per_batch", "must be at least 1");
+        }
+        if self.grpo.group_size < 2 {
+            return bad("grpo.group_size", "must be at least 2 (advantages are normalized within a group)");
+        }
+        if self.grpo.micro_batch == 0 {
+            return bad("grpo.micro_batch", "must be at least 1");
+        }
+        if self.grpo.updates_per_batch == 0 {
+            return bad("grpo.updates_per_batch", "must be at least 1");
+        }
+        if self.grpo.clip_eps.is_nan() || self.grpo.clip_eps <= 0.0 {
+            return bad("grpo.clip_eps", "must be positive");
+        }
+        if self.grpo.clip_eps_high < 0.0 {
+            return bad("grpo.clip_eps_high", "must be at least 0");
+        }
+        if self.grpo.kl_beta < 0.0 {
+            return bad("grpo.kl_beta", "must be at least 0");
+        }
+        if self.grpo.max_sampling_rounds == 0 {
+            return bad("grpo.max_sampling_rounds", "must be at least 1");
+        }
+        if self.grpo.metric.parse::<srl_reward::Metric>().is_err() {
+            return bad("grpo.metric", "expected \"difflib\" or \"lcs\"");
+        }
+        if !(self.sampling.top_p > 0.0 && self.sampling.top_p <= 1.0) {
+            return bad("sampling.top_p", "must be in (0, 1]");
+        }
+        if self.sampling.temperature.is_nan() || self.sampling.temperature < 0.0 {
+            return bad("sampling.temperature", "must be at least 0");
+        }
+        if self.sampling.max_new_tokens == 0 {
+            return bad("sampling.max_new_tokens", "must be at least 1");
+        }
+        if self.sft.batch_size == 0 || self.sft.micro_batch == 0 {
+            return bad("sft.batch_size", "sft.batch_size and sft.micro_batch must be at least 1");
+        }
+        if self.optimizer.lr.is_nan() || self.optimizer.lr < 0.0 {
+            return bad("optimizer.lr", "must be at least 0");
+        }
+        if !(0.0..1.0).contains(&self.optimizer.beta1) {
+            return bad("optimizer.beta1", "must be in [0, 1)");
+        }
+        if !(0.0..1.0).contains(&self.optimizer.beta2) {
+            return bad("optimizer.beta2", "must be in [0, 1)");
+        }
+        if self.optimizer.eps.is_nan() || self.optimizer.eps <= 0.0 {
+            return bad("optimizer.eps", "must be positive");
+        }
+        if self.optimizer.weight_decay < 0.0 {
+            return bad("optimizer.weight_decay", "must be at least 0");
+        }
+        if self.optimizer.grad_clip < 0.0 {
+            return bad("optimizer.grad_clip", "must be at least 0");
+        }
+        if !matches!(self.schedule.kind.as_str(), "constant" | "cosine") {
+            return bad("schedule.kind", "expected \"constant\" or \"cosine\"");
+        }
+        if !(0.0..=1.0).contains(&self.schedule.min_lr_ratio) {
+            return bad("schedule.min_lr_ratio", "must be in [0, 1]");
+        }
+        if !(0.0..=1.0).contains(&self.data.holdout_fraction) {
+            return bad("data.holdout_fraction", "must be in [0, 1]");
+        }
+        if self.data.paths.is_empty() {
+            return bad("data.paths", "must name at least one file");
+        }
+        if self.model.training == "lora" {
+            self.lora_config(0).validate(Path::new("lora")).map_err(|e| TrainError::Config(format!("`lora`: {e}")))?;
+        }
+        Ok(())
+    }
+
+    /// The policy crate's LoRA config.
+    pub fn lora_config(&self, seed: u64) -> srl_policy::LoraConfig {
+        srl_policy::LoraConfig {
+            r: self.lora.r,
+            alpha: self.lora.alpha,
+            dropout: 0.0,
+            target_modules: self.lora.target_modules.clone(),
+            use_rslora: self.lora.use_rslora,
+            seed,
+        }
+    }
+}
+
+/// serde's message and the offending line of the (merged) config, which names the key.
+fn describe(e: &toml::de::Error) -> String {
+    e.to_string().trim().replace('\n', " ")
+}
+
+/// Applies one `key=value` to a TOML table; the value is parsed as TOML, else taken as a string.
+pub fn apply_set(table: &mut toml::Table, set: &str) -> Result<()> {
+    let (key, value) =
+        set.split_once('=').ok_or_else(|| TrainError::Config(format!("--set {set:?}: expected key=value")))?;
+    let key = key.trim();
+    let parts: Vec<&str> = key.split('.').collect();
+    if key.is_empty() || parts.iter().any(|p| p.is_empty()) {
+        return Err(TrainError::Config(format!("--set {set:?}: bad key")));
+    }
+    let value = value.trim();
+    let parsed: toml::Value = match toml::from_str::<toml::Table>(&format!("v = {value}")) {
+        Ok(mut t) => t.remove("v").unwrap_or_else(|| toml::Value::String(value.into())),
+        Err(_) => toml::Value::String(value.into()),
+    };
+    let mut cur = table;
+    for p in &parts[..parts.len() - 1] {
+        let entry = cur.entry(p.to_string()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        cur = match entry {
+            toml::Value::Table(t) => t,
+            _ => return Err(TrainError::Config(format!("--set {set:?}: `{p}` is not a table"))),
+        };
+    }
+    cur.insert(parts[parts.len() - 1].to_string(), parsed);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_round_trip() {
+        let c = TrainConfig::parse("", &[], "t").unwrap();
+        assert_eq!(c, TrainConfig::default());
+        let again = TrainConfig::parse(&c.to_toml(), &[], "t").unwrap();
+        assert_eq!(again, c);
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let e = TrainConfig::parse("[grpo]\ngroup_sise = 4\n", &[], "t").unwrap_err().to_string();
+        assert!(e.contains("group_sise"), "{e}");
+        let e = TrainConfig::parse("[grpoo]\n", &[], "t").unwrap_err().to_string();
+        assert!(e.contains("grpoo"), "{e}");
+    }
+
+    #[test]
+    fn wrong_type_is_named() {
+        let e = TrainConfig::parse("[grpo]\ngroup_size = \"four\"\n", &[], "t").unwrap_err().to_string();
+        assert!(e.contains("group_size"), "{e}");
+    }
+
+    #[test]
+    fn sets_override() {
+        let sets = vec!["grpo.group_size=4".to_string(), "model.path=foo/bar".into(), "data.window=\"all\"".into()];
+        let c = TrainConfig::parse("[grpo]\ngroup_size = 8\n", &sets, "t").unwrap();
+        assert_eq!(c.grpo.group_size, 4);
+        assert_eq!(c.model.path, "foo/bar");
+        assert_eq!(c.data.window, Window::All);
+        let e = TrainConfig::parse("", &["grpo.nope=1".into()], "t").unwrap_err().to_string();
+        assert!(e.contains("nope"), "{e}");
+    }
+
+    #[test]
+    fn validation_names_key() {
+        let e = TrainConfig::parse("[schedule]\nkind = \"linear\"\n", &[], "t").unwrap_err().to_string();
+        assert!(e.contains("schedule.kind"), "{e}");
+        let e = TrainConfig::parse("[grpo]\ngroup_size = 1\n", &[], "t").unwrap_err().to_string();
+        assert!(e.contains("grpo.group_size"), "{e}");
+    }
+}

@@ -1,0 +1,141 @@
+//! Training data: path patterns, trajectories to step examples, SFT targets.
+
+use std::path::{Path, PathBuf};
+
+use srl_core::PromptConfig;
+use srl_data::{Holdout, ImportOptions, Split, StepExample, StepOptions};
+
+use crate::config::DataConfig;
+use crate::error::{Result, TrainError};
+
+/// The fixed think of SFT targets without the expert's reasoning.
+pub const SHORT_THINK: &str = "Next step.";
+
+/// Expands `*` wildcards in path components (relative to `root` when relative), sorted.
+pub fn expand_pattern(root: &Path, pattern: &str) -> Vec<PathBuf> {
+    let p = Path::new(pattern);
+    let mut current: Vec<PathBuf> = vec![if p.is_absolute() { PathBuf::from("/") } else { root.to_path_buf() }];
+    for comp in p.components() {
+        let c = comp.as_os_str().to_string_lossy().to_string();
+        if c == "/" {
+            continue;
+        }
+        let mut next = Vec::new();
+        for base in &current {
+            if c.contains('*') {
+                let Ok(rd) = std::fs::read_dir(base) else { continue };
+                let mut names: Vec<String> =
+                    rd.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().to_string()).collect();
+                names.sort();
+                next.extend(names.into_iter().filter(|n| wildcard(&c, n)).map(|n| base.join(n)));
+            } else {
+                next.push(base.join(&c));
+            }
+        }
+        current = next;
+    }
+    current.retain(|p| p.is_file());
+    current
+}
+
+/// `*` matches any run of characters.
+pub fn wildcard(pattern: &str, name: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    if parts.len() == 1 {
+        return pattern == name;
+    }
+    let mut rest = name;
+    for (i, part) in parts.iter().enumerate() {
+        if i == 0 {
+            let Some(r) = rest.strip_prefix(part) else { return false };
+            rest = r;
+        } else if i == parts.len() - 1 {
+            return rest.ends_with(part);
+        } else {
+            let Some(at) = rest.find(part) else { return false };
+            rest = &rest[at + part.len()..];
+        }
+    }
+    true
+}
+
+/// The files the data section names: `paths`, or `fallback_paths` when `paths` match nothing.
+pub fn resolve_files(root: &Path, cfg: &DataConfig) -> Result<Vec<PathBuf>> {
+    let expand = |ps: &[String]| ps.iter().flat_map(|p| expand_pattern(root, p)).collect::<Vec<_>>();
+    let mut files = expand(&cfg.paths);
+    if files.is_empty() {
+        files = expand(&cfg.fallback_paths);
+    }
+    if files.is_empty() {
+        return Err(TrainError::Data(format!(
+            "`data.paths` {:?} (and `data.fallback_paths` {:?}) match no file under {}",
+            cfg.paths,
+            cfg.fallback_paths,
+            root.display()
+        )));
+    }
+    Ok(files)
+}
+
+/// Reads the trajectories and builds the train/validation split.
+pub fn load_split(root: &Path, cfg: &DataConfig) -> Result<(Vec<PathBuf>, Split)> {
+    let files = resolve_files(root, cfg)?;
+    let imported = srl_data::read_paths(&files, &ImportOptions { skip_invalid: true, ..Default::default() })
+        .map_err(|e| TrainError::Data(e.to_string()))?;
+    for s in &imported.skipped {
+        tracing::warn!(location = %s.location, error = %s.error, "skipped a trajectory");
+    }
+    let opts = StepOptions {
+        prompt: PromptConfig { window: cfg.window, max_observation_chars: cfg.max_observation_chars },
+        drop_unresolved: cfg.drop_unresolved,
+        holdout: Holdout {
+            ids: cfg.holdout_ids.iter().cloned().collect(),
+            fraction: cfg.holdout_fraction,
+            seed: cfg.holdout_seed,
+        },
+    };
+    let mut split = srl_data::build_examples(&imported.trajectories, &opts);
+    if cfg.max_train_examples > 0 {
+        split.train.truncate(cfg.max_train_examples);
+    }
+    if split.train.is_empty() {
+        return Err(TrainError::Data(format!("no training examples in {} file(s)", files.len())));
+    }
+    Ok((files, split))
+}
+
+/// The SFT target text of an example: the expert's thought (or a short fixed one) and action.
+pub fn sft_target(ex: &StepExample, include_thought: bool) -> String {
+    let thought =
+        if include_thought && !ex.expert_thought.trim().is_empty() { ex.expert_thought.trim() } else { SHORT_THINK };
+    format!("<think>\n{thought}\n</think>\n{}", ex.expert_action.trim())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wildcards() {
+        assert!(wildcard("*", "abc"));
+        assert!(wildcard("a*c", "abc"));
+        assert!(wildcard("*.json", "x.json"));
+        assert!(!wildcard("*.json", "x.jsonl"));
+        assert!(wildcard("tra*ory.json", "trajectory.json"));
+        assert!(!wildcard("abc", "abd"));
+    }
+
+    #[test]
+    fn bundled_tasks_resolve() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let files = resolve_files(&root, &DataConfig::default()).unwrap();
+        assert!(files.len() >= 7, "{files:?}");
+        let (_, split) = load_split(&root, &DataConfig::default()).unwrap();
+        assert!(split.train.len() >= 70);
+        let t = sft_target(&split.train[0], true);
+        let scored = srl_reward::reward(&t, &split.train[0].expert_action);
+        assert!(scored.format_ok && (scored.reward - 1.0).abs() < 1e-9, "{scored:?}");
+        let t = sft_target(&split.train[0], false);
+        assert!(srl_reward::reward(&t, &split.train[0].expert_action).format_ok);
+    }
+}

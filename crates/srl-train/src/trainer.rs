@@ -1,0 +1,687 @@
+//! The training loop: SFT steps and GRPO steps with dynamic sampling, validation, metrics, checkpoints, resume.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use candle_core::{DType, Device, Tensor};
+use rand::seq::SliceRandom;
+use rand::{RngCore, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use srl_data::StepExample;
+use srl_policy::{Policy, PolicyOptions, SampleOptions, Training};
+use srl_reward::{Metric, Scorer};
+
+use crate::checkpoint::{self, TrainState};
+use crate::config::TrainConfig;
+use crate::error::{Result, TrainError};
+use crate::grpo;
+use crate::optim::{AdamW, AdamWParams, GradAccum, clip_grad_norm, lr_at};
+
+pub const METRICS: &str = "metrics.jsonl";
+pub const CONFIG: &str = "config.toml";
+
+/// One line of `metrics.jsonl`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct StepRecord {
+    pub step: usize,
+    /// `"sft"` or `"grpo"`.
+    pub phase: String,
+    /// Seconds since the run started (resumed segments included).
+    pub time_s: f64,
+    pub lr: f64,
+    pub loss: f64,
+    /// Gradient norm before clipping.
+    pub grad_norm: f64,
+    /// GRPO: over every sampled completion (dropped groups included).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub reward_mean: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub reward_std: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub format_rate: Option<f64>,
+    /// Mean similarity of the well-formed completions.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub similarity: Option<f64>,
+    /// Fraction of sampled groups dropped by dynamic sampling.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub dropped_frac: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub groups: Option<usize>,
+    /// Token mean of k3 KL to the reference (when `kl_beta > 0`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub kl: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub clip_frac: Option<f64>,
+    pub sample_s: f64,
+    pub reward_s: f64,
+    /// Log-prob forward and backward.
+    pub train_s: f64,
+    pub optim_s: f64,
+    pub sample_tokens_per_s: f64,
+    pub train_tokens_per_s: f64,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub valid: Option<ValidRecord>,
+}
+
+/// Greedy validation.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ValidRecord {
+    pub examples: usize,
+    /// True when there were no held-out examples and training examples were used.
+    pub on_train: bool,
+    /// Mean similarity to the expert action, malformed completions counting 0.
+    pub similarity: f64,
+    pub format_rate: f64,
+    pub reward_mean: f64,
+    /// Counts: malformed, [0, .25), [.25, .5), [.5, .75), [.75, 1), exactly 1.
+    pub reward_hist: [usize; 6],
+}
+
+/// How a run ended.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunSummary {
+    pub steps: usize,
+    pub interrupted: bool,
+    pub last_checkpoint: Option<PathBuf>,
+}
+
+/// A GRPO training row: prompt, completion, old log-probs, advantage.
+type Row = (Vec<u32>, Vec<u32>, Vec<f32>, f32);
+
+/// A trainer over a policy and step examples, writing under a run folder.
+pub struct Trainer {
+    cfg: TrainConfig,
+    out: PathBuf,
+    policy: Policy,
+    opt: AdamW,
+    train: Vec<StepExample>,
+    valid: Vec<StepExample>,
+    valid_on_train: bool,
+    prompt_cache: Vec<Option<Vec<u32>>>,
+    target_cache: Vec<Option<Vec<u32>>>,
+    metric: Metric,
+    state: TrainState,
+    rng: ChaCha8Rng,
+    records: Vec<StepRecord>,
+    started: Instant,
+}
+
+/// Policy options from the config.
+pub fn policy_options(cfg: &TrainConfig) -> Result<PolicyOptions> {
+    let device = match cfg.model.device.as_str() {
+        "cpu" => Device::Cpu,
+        d if d == "cuda" || d.starts_with("cuda:") => {
+            let n = d
+                .strip_prefix("cuda:")
+                .map(|s| s.parse::<usize>())
+                .transpose()
+                .map_err(|_| TrainError::Config(format!("`model.device`: bad ordinal in {d:?}")))?;
+            Device::new_cuda(n.unwrap_or(0)).map_err(|e| TrainError::Config(format!("`model.device` = {d:?}: {e}")))?
+        }
+        d => return Err(TrainError::Config(format!("`model.device`: {d:?} (expected \"cpu\" or \"cuda[:N]\")"))),
+    };
+    let dtype = match cfg.model.dtype.as_str() {
+        "f32" => Some(DType::F32),
+        "bf16" => Some(DType::BF16),
+        "f16" => Some(DType::F16),
+        _ => None,
+    };
+    let training = if cfg.model.training == "full" {
+        Training::Full { keep_reference: cfg.grpo.kl_beta > 0.0 }
+    } else {
+        Training::Lora(cfg.lora_config(cfg.algorithm.seed))
+    };
+    Ok(PolicyOptions { device, dtype, training, template: None })
+}
+
+/// Creates the model folder with `model.init_preset` when it is missing; returns the folder or repo id.
+pub fn prepare_model(cfg: &TrainConfig) -> Result<String> {
+    let path = Path::new(&cfg.model.path);
+    if !cfg.model.init_preset.is_empty() && !path.join("config.json").exists() {
+        let preset: srl_policy::Preset = cfg.model.init_preset.parse().map_err(TrainError::Config)?;
+        tracing::info!(path = %path.display(), preset = %cfg.model.init_preset, "creating a random model");
+        srl_policy::init_model_dir(path, preset, cfg.model.init_seed)?;
+    }
+    Ok(cfg.model.path.clone())
+}
+
+impl Trainer {
+    /// Loads the data (relative to `root`) and the model, and prepares the run folder `out`. With `resume`, the
+    /// latest checkpoint under `out` is restored (an error when there is none); without it, a folder that
+    /// already holds a run is an error.
+    pub fn new(cfg: TrainConfig, root: &Path, out: &Path, resume: bool) -> Result<Trainer> {
+        let (files, split) = crate::data::load_split(root, &cfg.data)?;
+        tracing::info!(files = files.len(), train = split.train.len(), valid = split.valid.len(), "data loaded");
+        let model = prepare_model(&cfg)?;
+        let policy = Policy::load(&model, &policy_options(&cfg)?)?;
+        Self::from_parts(cfg, policy, split.train, split.valid, out, resume)
+    }
+
+    /// A trainer over an already loaded policy and examples (tests, benchmarks).
+    pub fn from_parts(
+        cfg: TrainConfig,
+        policy: Policy,
+        train: Vec<StepExample>,
+        valid: Vec<StepExample>,
+        out: &Path,
+        resume: bool,
+    ) -> Result<Trainer> {
+        cfg.validate()?;
+        if train.is_empty() {
+            return Err(TrainError::Data("no training examples".into()));
+        }
+        let ckpt_root = out.join("checkpoints");
+        let latest = checkpoint::latest(&ckpt_root)?;
+        if !resume && (latest.is_some() || out.join(METRICS).exists()) {
+            return Err(TrainError::Invalid(format!(
+                "{} already holds a run: pass --resume to continue it, or choose another --out",
+                out.display()
+            )));
+        }
+        if resume && latest.is_none() {
+            return Err(TrainError::Invalid(format!("--resume: no checkpoint under {}", ckpt_root.display())));
+        }
+        std::fs::create_dir_all(out).map_err(|e| TrainError::io(out, e))?;
+        checkpoint::write_atomic(&out.join(CONFIG), cfg.to_toml().as_bytes())?;
+        let o = &cfg.optimizer;
+        let params = AdamWParams { beta1: o.beta1, beta2: o.beta2, eps: o.eps, weight_decay: o.weight_decay };
+        let named = policy.named_trainable_vars();
+        if named.is_empty() {
+            return Err(TrainError::Invalid("the policy has no trainable variables".into()));
+        }
+        let opt = AdamW::new(named, params, &o.no_decay)?;
+        let (valid, valid_on_train) = if valid.is_empty() { (train.clone(), true) } else { (valid, false) };
+        let metric: Metric = cfg.grpo.metric.parse().map_err(TrainError::Config)?;
+        let seed = cfg.algorithm.seed;
+        let n = train.len();
+        let mut t = Trainer {
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            state: TrainState { rng_seed: seed, rng_word_pos: "0".into(), ..Default::default() },
+            cfg,
+            out: out.to_path_buf(),
+            policy,
+            opt,
+            train,
+            valid,
+            valid_on_train,
+            prompt_cache: vec![None; n],
+            target_cache: vec![None; n],
+            metric,
+            records: Vec::new(),
+            started: Instant::now(),
+        };
+        if let Some(dir) = latest {
+            t.restore(&dir)?;
+        }
+        Ok(t)
+    }
+
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+    pub fn config(&self) -> &TrainConfig {
+        &self.cfg
+    }
+    pub fn step(&self) -> usize {
+        self.state.step
+    }
+    pub fn records(&self) -> &[StepRecord] {
+        &self.records
+    }
+    pub fn out(&self) -> &Path {
+        &self.out
+    }
+
+    fn restore(&mut self, dir: &Path) -> Result<()> {
+        let state = checkpoint::read_state(dir)?;
+        let named = self.policy.named_trainable_vars();
+        checkpoint::load_vars(&dir.join(checkpoint::TRAINABLE), &named, self.policy.device())?;
+        self.opt.load(&dir.join(checkpoint::OPTIMIZER))?;
+        let pos: u128 =
+            state.rng_word_pos.parse().map_err(|_| TrainError::checkpoint(dir, "bad rng_word_pos in state.json"))?;
+        self.rng = ChaCha8Rng::seed_from_u64(state.rng_seed);
+        self.rng.set_word_pos(pos);
+        // Keep the metrics written up to the checkpoint; later lines belong to the lost tail of the run.
+        let mpath = self.out.join(METRICS);
+        let mut kept = String::new();
+        if let Ok(text) = std::fs::read_to_string(&mpath) {
+            for line in text.lines() {
+                if let Ok(r) = serde_json::from_str::<StepRecord>(line)
+                    && r.step <= state.step
+                {
+                    kept.push_str(line);
+                    kept.push('\n');
+                    self.records.push(r);
+                }
+            }
+        }
+        checkpoint::write_atomic(&mpath, kept.as_bytes())?;
+        tracing::info!(step = state.step, dir = %dir.display(), "resumed");
+        self.state = state;
+        Ok(())
+    }
+
+    /// The phase of optimizer step `step` (1-based).
+    fn is_sft(&self, step: usize) -> bool {
+        self.cfg.algorithm.kind == "sft" || step <= self.cfg.sft.warmup_steps
+    }
+
+    /// The next example index of the data stream (a fresh seeded permutation per epoch).
+    fn next_example(&mut self) -> usize {
+        let n = self.train.len() as u64;
+        let epoch = self.state.cursor / n;
+        let pos = (self.state.cursor % n) as usize;
+        self.state.cursor += 1;
+        let mut order: Vec<usize> = (0..self.train.len()).collect();
+        let mut r = ChaCha8Rng::seed_from_u64(self.cfg.algorithm.seed ^ 0x5eed_da7a);
+        r.set_stream(epoch);
+        order.shuffle(&mut r);
+        order[pos]
+    }
+
+    fn prompt_ids(&mut self, i: usize) -> Result<Vec<u32>> {
+        if let Some(p) = &self.prompt_cache[i] {
+            return Ok(p.clone());
+        }
+        let ids = self.policy.chat_prompt_ids(&self.train[i].messages, self.cfg.model.max_prompt_tokens)?;
+        self.prompt_cache[i] = Some(ids.clone());
+        Ok(ids)
+    }
+
+    fn target_ids(&mut self, i: usize) -> Result<Vec<u32>> {
+        if let Some(p) = &self.target_cache[i] {
+            return Ok(p.clone());
+        }
+        let text = crate::data::sft_target(&self.train[i], self.cfg.sft.include_thought);
+        let tok = self.policy.tokenizer();
+        let mut ids = tok.encode(&text)?;
+        ids.push(tok.im_end_id());
+        self.target_cache[i] = Some(ids.clone());
+        Ok(ids)
+    }
+
+    fn lr(&self, step0: usize) -> f64 {
+        let s = &self.cfg.schedule;
+        let peak =
+            if self.is_sft(step0 + 1) && self.cfg.sft.lr > 0.0 { self.cfg.sft.lr } else { self.cfg.optimizer.lr };
+        lr_at(&s.kind, peak, step0, s.warmup_steps, self.cfg.algorithm.steps, s.min_lr_ratio)
+    }
+
+    /// Runs until `algorithm.steps` or until `stop` is set (then a checkpoint is written). `on_step` sees every
+    /// record (progress bars).
+    pub fn run(&mut self, stop: &AtomicBool, on_step: &mut dyn FnMut(&StepRecord)) -> Result<RunSummary> {
+        let total = self.cfg.algorithm.steps;
+        let mut last_ckpt = None;
+        let mut interrupted = false;
+        while self.state.step < total {
+            let mut rec = self.train_step()?;
+            let step = rec.step;
+            let v_every = self.cfg.validation.every;
+            if v_every > 0 && (step % v_every == 0 || step == total) {
+                let v = self.validate()?;
+                if self.state.best.is_none_or(|(_, b)| v.similarity > b) {
+                    self.state.best = Some((step, v.similarity));
+                }
+                rec.valid = Some(v);
+            }
+            self.append_record(&rec)?;
+            on_step(&rec);
+            let c_every = self.cfg.checkpoint.every;
+            interrupted = stop.load(Ordering::SeqCst);
+            if (c_every > 0 && step % c_every == 0) || step == total || interrupted {
+                last_ckpt = Some(self.save_checkpoint()?);
+            }
+            if interrupted {
+                tracing::warn!(step, "interrupted: checkpoint written");
+                break;
+            }
+        }
+        if !interrupted {
+            self.export_final()?;
+        }
+        Ok(RunSummary { steps: self.state.step, interrupted, last_checkpoint: last_ckpt })
+    }
+
+    fn append_record(&mut self, rec: &StepRecord) -> Result<()> {
+        let p = self.out.join(METRICS);
+        let mut f =
+            std::fs::OpenOptions::new().create(true).append(true).open(&p).map_err(|e| TrainError::io(&p, e))?;
+        let line = serde_json::to_string(rec).map_err(|e| TrainError::Invalid(e.to_string()))?;
+        writeln!(f, "{line}").map_err(|e| TrainError::io(&p, e))?;
+        self.records.push(rec.clone());
+        Ok(())
+    }
+
+    /// One optimizer step (SFT or GRPO by phase); returns its record (without validation).
+    pub fn train_step(&mut self) -> Result<StepRecord> {
+        let step0 = self.state.step;
+        let t0 = Instant::now();
+        let mut rec = if self.is_sft(step0 + 1) { self.sft_step(step0)? } else { self.grpo_step(step0)? };
+        self.state.step += 1;
+        rec.step = self.state.step;
+        rec.time_s = self.state.elapsed_s + self.started.elapsed().as_secs_f64();
+        tracing::debug!(step = rec.step, secs = t0.elapsed().as_secs_f64(), loss = rec.loss, "step");
+        Ok(rec)
+    }
+
+    fn sft_step(&mut self, step0: usize) -> Result<StepRecord> {
+        let lr = self.lr(step0);
+        let bs = self.cfg.sft.batch_size;
+        let mut pairs = Vec::with_capacity(bs);
+        for _ in 0..bs {
+            let i = self.next_example();
+            pairs.push((self.prompt_ids(i)?, self.target_ids(i)?));
+        }
+        let total: usize = pairs.iter().map(|p| p.1.len()).sum();
+        let vars = self.opt.vars().to_vec();
+        let mut acc = GradAccum::new(vars.len());
+        let t = Instant::now();
+        let mut loss_sum = 0.0;
+        for mb in pairs.chunks(self.cfg.sft.micro_batch) {
+            let lp = self.policy.logprobs(mb)?;
+            let loss = (lp.logprobs.sum_all()? / total as f64)?.neg()?;
+            loss_sum += loss.to_scalar::<f32>()? as f64;
+            acc.add(&loss.backward()?, &vars)?;
+        }
+        let train_s = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let grad_norm = clip_grad_norm(&mut acc.grads, self.cfg.optimizer.grad_clip)?;
+        self.opt.step(&acc.grads, lr)?;
+        let optim_s = t.elapsed().as_secs_f64();
+        let ptoks: usize = pairs.iter().map(|p| p.0.len() + p.1.len()).sum();
+        Ok(StepRecord {
+            phase: "sft".into(),
+            lr,
+            loss: loss_sum,
+            grad_norm,
+            train_s,
+            optim_s,
+            train_tokens_per_s: ptoks as f64 / train_s.max(1e-9),
+            ..Default::default()
+        })
+    }
+
+    fn sample_opts(&mut self, n: usize) -> SampleOptions {
+        let s = &self.cfg.sampling;
+        SampleOptions {
+            n,
+            temperature: s.temperature,
+            top_p: s.top_p,
+            top_k: s.top_k,
+            max_new_tokens: s.max_new_tokens,
+            seed: self.rng.next_u64(),
+        }
+    }
+
+    fn grpo_step(&mut self, step0: usize) -> Result<StepRecord> {
+        let lr = self.lr(step0);
+        let g = self.cfg.grpo.clone();
+        let (mut sample_s, mut reward_s) = (0.0, 0.0);
+        let mut sampled_tokens = 0usize;
+        let mut all_rewards = Vec::new();
+        let (mut n_format, mut sim_sum) = (0usize, 0.0);
+        let (mut groups_seen, mut groups_dropped) = (0usize, 0usize);
+        // Kept groups: (prompt, completions (ids, old logprobs), advantages).
+        type Kept = (Vec<u32>, Vec<(Vec<u32>, Vec<f32>)>, Vec<f64>);
+        let mut kept: Vec<Kept> = Vec::new();
+        let mut rounds = 0;
+        while kept.len() < g.prompts_per_batch {
+            if rounds == g.max_sampling_rounds {
+                tracing::warn!(
+                    step = step0 + 1,
+                    kept = kept.len(),
+                    wanted = g.prompts_per_batch,
+                    "dynamic sampling gave up: training on a partial batch"
+                );
+                break;
+            }
+            rounds += 1;
+            let need = g.prompts_per_batch - kept.len();
+            let idx: Vec<usize> = (0..need).map(|_| self.next_example()).collect();
+            let prompts: Vec<Vec<u32>> = idx.iter().map(|&i| self.prompt_ids(i)).collect::<Result<_>>()?;
+            let opts = self.sample_opts(g.group_size);
+            let t = Instant::now();
+            let comps = self.policy.sample(&prompts, &opts)?;
+            sample_s += t.elapsed().as_secs_f64();
+            sampled_tokens += comps.iter().map(|c| c.ids.len()).sum::<usize>();
+            let t = Instant::now();
+            let mut per_prompt: Vec<Vec<f64>> = vec![Vec::new(); idx.len()];
+            for (pi, &ex) in idx.iter().enumerate() {
+                let mut scorer = Scorer::new(&self.train[ex].expert_action, self.metric);
+                for c in &comps[pi * g.group_size..(pi + 1) * g.group_size] {
+                    let s = scorer.score(&c.text);
+                    if s.format_ok {
+                        n_format += 1;
+                        sim_sum += s.reward;
+                    }
+                    per_prompt[pi].push(s.reward);
+                }
+            }
+            reward_s += t.elapsed().as_secs_f64();
+            for (pi, rewards) in per_prompt.into_iter().enumerate() {
+                groups_seen += 1;
+                all_rewards.extend_from_slice(&rewards);
+                if g.dynamic_sampling && !grpo::keep_group(&rewards, g.std_eps) {
+                    groups_dropped += 1;
+                    continue;
+                }
+                let cs = comps[pi * g.group_size..(pi + 1) * g.group_size]
+                    .iter()
+                    .map(|c| (c.ids.clone(), c.logprobs.clone()))
+                    .collect();
+                kept.push((prompts[pi].clone(), cs, grpo::group_advantages(&rewards)));
+            }
+        }
+        let (reward_mean, reward_std) = grpo::mean_std(&all_rewards);
+        let n_comp = all_rewards.len().max(1);
+        let mut rec = StepRecord {
+            phase: "grpo".into(),
+            lr,
+            reward_mean: Some(reward_mean),
+            reward_std: Some(reward_std),
+            format_rate: Some(n_format as f64 / n_comp as f64),
+            similarity: Some(if n_format > 0 { sim_sum / n_format as f64 } else { 0.0 }),
+            dropped_frac: Some(groups_dropped as f64 / groups_seen.max(1) as f64),
+            groups: Some(kept.len()),
+            sample_s,
+            reward_s,
+            sample_tokens_per_s: sampled_tokens as f64 / sample_s.max(1e-9),
+            ..Default::default()
+        };
+        // Flatten to rows (prompt, completion, old logprobs, advantage).
+        let mut rows: Vec<Row> = Vec::new();
+        for (p, cs, adv) in kept {
+            for ((ids, old), a) in cs.into_iter().zip(adv) {
+                rows.push((p.clone(), ids, old, a as f32));
+            }
+        }
+        if rows.is_empty() {
+            return Ok(rec);
+        }
+        let total_tokens: usize = rows.iter().map(|r| r.1.len()).sum();
+        let vars = self.opt.vars().to_vec();
+        let dev = self.policy.device().clone();
+        let (clip_lo, clip_hi) = (g.clip_eps, if g.clip_eps_high > 0.0 { g.clip_eps_high } else { g.clip_eps });
+        let (mut train_s, mut optim_s) = (0.0, 0.0);
+        let (mut loss_sum, mut clipped, mut kl_sum, mut grad_norm) = (0.0, 0.0, 0.0, 0.0);
+        let mut train_tokens = 0usize;
+        for u in 0..g.updates_per_batch {
+            let t = Instant::now();
+            let mut acc = GradAccum::new(vars.len());
+            loss_sum = 0.0;
+            clipped = 0.0;
+            kl_sum = 0.0;
+            for mb in rows.chunks(g.micro_batch) {
+                let pairs: Vec<(Vec<u32>, Vec<u32>)> = mb.iter().map(|r| (r.0.clone(), r.1.clone())).collect();
+                let lp = self.policy.logprobs(&pairs)?;
+                let old = if g.updates_per_batch == 1 {
+                    lp.logprobs.detach()
+                } else {
+                    let c = lp.mask.dim(1)?;
+                    let flat: Vec<f32> =
+                        mb.iter().flat_map(|r| (0..c).map(|j| r.2.get(j).copied().unwrap_or(0.0))).collect();
+                    Tensor::from_vec(flat, (mb.len(), c), &dev)?
+                };
+                let reference =
+                    if g.kl_beta > 0.0 { Some(self.policy.reference_logprobs(&pairs)?.logprobs) } else { None };
+                let adv = Tensor::from_vec(mb.iter().map(|r| r.3).collect::<Vec<f32>>(), mb.len(), &dev)?;
+                let parts = grpo::grpo_loss(
+                    &lp.logprobs,
+                    &old,
+                    reference.as_ref(),
+                    &lp.mask,
+                    &adv,
+                    clip_lo,
+                    clip_hi,
+                    g.kl_beta,
+                    total_tokens as f64,
+                )?;
+                loss_sum += parts.loss.to_scalar::<f32>()? as f64;
+                clipped += parts.clipped_tokens;
+                kl_sum += parts.kl_sum;
+                acc.add(&parts.loss.backward()?, &vars)?;
+                train_tokens += pairs.iter().map(|p| p.0.len() + p.1.len()).sum::<usize>();
+            }
+            train_s += t.elapsed().as_secs_f64();
+            let t = Instant::now();
+            grad_norm = clip_grad_norm(&mut acc.grads, self.cfg.optimizer.grad_clip)?;
+            self.opt.step(&acc.grads, lr)?;
+            optim_s += t.elapsed().as_secs_f64();
+            tracing::trace!(update = u, loss = loss_sum, "grpo update");
+        }
+        rec.loss = loss_sum;
+        rec.grad_norm = grad_norm;
+        rec.clip_frac = Some(clipped / total_tokens as f64);
+        if g.kl_beta > 0.0 {
+            rec.kl = Some(kl_sum / total_tokens as f64);
+        }
+        rec.train_s = train_s;
+        rec.optim_s = optim_s;
+        rec.train_tokens_per_s = train_tokens as f64 / train_s.max(1e-9);
+        Ok(rec)
+    }
+
+    /// Greedy validation on the held-out examples (or the first training examples when none are held out).
+    pub fn validate(&mut self) -> Result<ValidRecord> {
+        let max = self.cfg.validation.max_examples;
+        let n = if max == 0 { self.valid.len() } else { self.valid.len().min(max) };
+        let mut rec = ValidRecord { examples: n, on_train: self.valid_on_train, ..Default::default() };
+        let opts = SampleOptions {
+            n: 1,
+            temperature: 0.0,
+            top_p: 1.0,
+            top_k: 0,
+            max_new_tokens: self.cfg.validation.max_new_tokens,
+            seed: 0,
+        };
+        let (mut sim, mut fmt, mut rew) = (0.0, 0usize, 0.0);
+        for chunk in self.valid[..n].chunks(16) {
+            let prompts: Vec<Vec<u32>> = chunk
+                .iter()
+                .map(|e| self.policy.chat_prompt_ids(&e.messages, self.cfg.model.max_prompt_tokens))
+                .collect::<srl_policy::Result<_>>()?;
+            let comps = self.policy.sample(&prompts, &opts)?;
+            for (e, c) in chunk.iter().zip(&comps) {
+                let s = Scorer::new(&e.expert_action, self.metric).score(&c.text);
+                rew += s.reward;
+                let bucket = if !s.format_ok {
+                    0
+                } else {
+                    fmt += 1;
+                    sim += s.reward;
+                    if s.reward >= 1.0 { 5 } else { 1 + (s.reward.max(0.0) * 4.0) as usize }
+                };
+                rec.reward_hist[bucket.min(5)] += 1;
+            }
+        }
+        let d = n.max(1) as f64;
+        rec.similarity = sim / d;
+        rec.format_rate = fmt as f64 / d;
+        rec.reward_mean = rew / d;
+        Ok(rec)
+    }
+
+    /// Writes a checkpoint of the current state atomically, updates `latest`, prunes, and writes the plots.
+    pub fn save_checkpoint(&mut self) -> Result<PathBuf> {
+        let root = self.out.join("checkpoints");
+        std::fs::create_dir_all(&root).map_err(|e| TrainError::io(&root, e))?;
+        let name = checkpoint::step_dir_name(self.state.step);
+        let tmp = root.join(format!(".tmp-{name}"));
+        if tmp.exists() {
+            std::fs::remove_dir_all(&tmp).map_err(|e| TrainError::io(&tmp, e))?;
+        }
+        std::fs::create_dir_all(&tmp).map_err(|e| TrainError::io(&tmp, e))?;
+        checkpoint::save_vars(&tmp.join(checkpoint::TRAINABLE), &self.policy.named_trainable_vars())?;
+        self.opt.save(&tmp.join(checkpoint::OPTIMIZER))?;
+        if self.policy.lora().is_some() {
+            self.policy.save_adapter(&tmp.join("adapter"))?;
+        }
+        let mut state = self.state.clone();
+        state.rng_word_pos = self.rng.get_word_pos().to_string();
+        state.rng_seed = self.cfg.algorithm.seed;
+        state.elapsed_s += self.started.elapsed().as_secs_f64();
+        let json = serde_json::to_string_pretty(&state).map_err(|e| TrainError::Invalid(e.to_string()))?;
+        std::fs::write(tmp.join(checkpoint::STATE), json).map_err(|e| TrainError::io(&tmp, e))?;
+        let dir = root.join(&name);
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).map_err(|e| TrainError::io(&dir, e))?;
+        }
+        std::fs::rename(&tmp, &dir).map_err(|e| TrainError::io(&dir, e))?;
+        checkpoint::write_atomic(&root.join(checkpoint::LATEST), name.as_bytes())?;
+        if let Some((best, sim)) = self.state.best {
+            let j =
+                serde_json::json!({ "step": best, "valid_similarity": sim, "dir": checkpoint::step_dir_name(best) });
+            checkpoint::write_atomic(&root.join("best.json"), j.to_string().as_bytes())?;
+        }
+        checkpoint::prune(&root, self.cfg.checkpoint.keep_last, self.state.best.map(|b| b.0))?;
+        if self.cfg.logging.plots {
+            self.write_plots()?;
+        }
+        tracing::info!(dir = %dir.display(), "checkpoint");
+        Ok(dir)
+    }
+
+    /// `plots/reward`, `plots/valid_similarity`, `plots/loss` (`.png` and `.svg`).
+    pub fn write_plots(&self) -> Result<()> {
+        let dir = self.out.join("plots");
+        let pts = |f: &dyn Fn(&StepRecord) -> Option<f64>| -> Vec<(f64, f64)> {
+            self.records.iter().filter_map(|r| f(r).map(|y| (r.step as f64, y))).collect()
+        };
+        let reward = pts(&|r| r.reward_mean);
+        let fmt = pts(&|r| r.format_rate);
+        crate::plot::write_plot(
+            &dir,
+            "reward",
+            "GRPO rollout reward",
+            "reward",
+            &[("mean reward", &reward), ("format-valid rate", &fmt)],
+        )?;
+        let vs = pts(&|r| r.valid.as_ref().map(|v| v.similarity));
+        let vf = pts(&|r| r.valid.as_ref().map(|v| v.format_rate));
+        crate::plot::write_plot(
+            &dir,
+            "valid_similarity",
+            "Validation (greedy)",
+            "similarity",
+            &[("similarity", &vs), ("format-valid rate", &vf)],
+        )?;
+        let sft = pts(&|r| (r.phase == "sft").then_some(r.loss));
+        let grpo_loss = pts(&|r| (r.phase == "grpo").then_some(r.loss));
+        crate::plot::write_plot(&dir, "loss", "Loss", "loss", &[("SFT loss", &sft), ("GRPO loss", &grpo_loss)])?;
+        Ok(())
+    }
+
+    /// `final/`: the adapter (LoRA) or the full weights (full fine-tuning) as loadable folders.
+    fn export_final(&self) -> Result<()> {
+        let dir = self.out.join("final");
+        if self.policy.lora().is_some() {
+            self.policy.save_adapter(&dir.join("adapter"))?;
+        } else {
+            self.policy.save_full(&dir.join("model"))?;
+        }
+        Ok(())
+    }
+}

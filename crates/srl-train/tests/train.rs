@@ -222,10 +222,18 @@ fn run_folder_layout() {
     assert!(e.to_string().contains("--resume"), "{e}");
 }
 
-/// SRL on the tiny model: a short SFT warm start teaches the format, then GRPO raises the mean rollout reward.
+/// SRL on the tiny model: 58 SFT steps teach part of the format (mean reward about -0.4), then 42 GRPO steps raise
+/// the mean rollout reward (first 5 GRPO steps -0.425, last 5 +0.430 with this seed; threshold +0.5).
 #[test]
 fn reward_rises() {
-    let cfg = base_config(&["algorithm.steps=40", "sft.warmup_steps=6", "grpo.group_size=8", "grpo.micro_batch=32"]);
+    let cfg = base_config(&[
+        "algorithm.steps=100",
+        "sft.warmup_steps=58",
+        "sft.lr=0.01",
+        "optimizer.lr=0.002",
+        "grpo.group_size=8",
+        "grpo.micro_batch=32",
+    ]);
     let d = tempfile::tempdir().unwrap();
     let mut t = Trainer::from_parts(cfg.clone(), policy(&cfg), examples(), vec![], d.path(), false).unwrap();
     run(&mut t, None);
@@ -237,7 +245,7 @@ fn reward_rises() {
     let first = rewards[..k].iter().sum::<f64>() / k as f64;
     let last = rewards[rewards.len() - k..].iter().sum::<f64>() / k as f64;
     eprintln!("first {first:.3} last {last:.3}");
-    assert!(last > first + 0.3, "reward did not rise: first {first:.3}, last {last:.3}");
+    assert!(last > first + 0.5, "reward did not rise: first {first:.3}, last {last:.3}");
 }
 
 #[test]

@@ -104,6 +104,7 @@ pub struct Container {
     workdir: String,
     removed: bool,
     pub(crate) tools: Mutex<ToolState>,
+    runner: tokio::sync::Mutex<Option<crate::exec::Runner>>,
 }
 
 /// Type and metadata of a path in the container (symlinks resolved).
@@ -170,6 +171,7 @@ impl Container {
             workdir: opts.workdir.clone(),
             removed: false,
             tools: Mutex::new(ToolState::default()),
+            runner: tokio::sync::Mutex::new(None),
         };
         docker
             .start_container(&id, None::<bollard::query_parameters::StartContainerOptions>)
@@ -195,7 +197,18 @@ impl Container {
     }
 
     /// Run `cmd` with `bash -lc` (see [`ExecOptions`] and [`ExecOutput`]).
+    ///
+    /// Commands run through a persistent runner process in the container (one pipe write, no Docker exec each)
+    /// when `opts` has no extra environment and does not keep background processes; otherwise, or when the runner
+    /// is unusable, through one Docker exec each. Both paths have the same semantics.
     pub async fn exec(&self, cmd: &str, opts: &ExecOptions) -> Result<ExecOutput> {
+        if opts.env.is_empty() && !opts.keep_background {
+            let wd = opts.workdir.as_deref().unwrap_or(&self.workdir);
+            if let Some(out) = crate::exec::exec_via_runner(&self.docker, &self.id, &self.runner, wd, cmd, opts).await?
+            {
+                return Ok(out);
+            }
+        }
         exec_command(&self.docker, &self.id, &self.workdir, cmd, opts).await
     }
 

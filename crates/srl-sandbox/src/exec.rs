@@ -224,7 +224,7 @@ async fn kill_group(docker: &Docker, id: &str, tok: &str) -> bool {
     let script = format!(
         "for i in 1 2 3; do for d in /proc/[0-9]*; do p=${{d#/proc/}}; [ \"$p\" = \"$$\" ] && continue; \
          mapfile -d '' -t a < $d/cmdline 2>/dev/null || continue; \
-         [[ \"${{a[*]}}\" == *__SRL_DONE_{tok}_* ]] && kill -9 -- -$p 2>/dev/null; done; done; exit 0"
+         [[ \"${{a[*]}}\" == *{tok}* ]] && kill -9 -- -$p 2>/dev/null; done; done; exit 0"
     );
     for attempt in 0..20 {
         match exec_detached(docker, id, &["bash", "-c", &script], Duration::from_secs(10)).await {
@@ -235,6 +235,137 @@ async fn kill_group(docker: &Docker, id: &str, tok: &str) -> bool {
         tokio::time::sleep(Duration::from_millis(100 + 50 * attempt)).await;
     }
     false
+}
+
+/// The wrapper of the persistent runner: like [`wrap`], the token passed as `$2`, the working directory as `$3`.
+const RUNNER_WRAP: &str = "exec 2>/dev/null; cd \"$3\" || cd /; bash -lc \"$1\" </dev/null 2>&1; rc=$?; [ $rc = 137 ] && echo Killed; \
+     printf '\\n__SRL_DONE_%s_%d\\n' \"$2\" \"$rc\"; kill -9 0 2>/dev/null; exit \"$rc\"";
+
+/// The runner: reads NUL-separated `token, workdir, command` records from stdin, runs each in its own session with
+/// [`RUNNER_WRAP`] and prints an end marker after each (also after a killed one, to resynchronise).
+const RUNNER: &str = "while IFS= read -r -d '' tok && IFS= read -r -d '' wd && IFS= read -r -d '' cmd; do \
+     setsid -w bash -c \"$0\" srl \"$cmd\" \"$tok\" \"$wd\" 2>/dev/null; \
+     printf '\\n__SRL_END_%s\\n' \"$tok\"; done";
+
+/// A long-lived exec per container that runs commands without a Docker exec each (one pipe write instead).
+pub(crate) struct Runner {
+    output: std::pin::Pin<
+        Box<dyn futures_util::Stream<Item = std::result::Result<LogOutput, bollard::errors::Error>> + Send>,
+    >,
+    input: std::pin::Pin<Box<dyn tokio::io::AsyncWrite + Send>>,
+}
+
+impl std::fmt::Debug for Runner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Runner")
+    }
+}
+
+async fn start_runner(docker: &Docker, id: &str) -> Result<Runner> {
+    let cfg = ExecConfig {
+        cmd: Some(vec!["bash".into(), "-c".into(), RUNNER.into(), RUNNER_WRAP.into()]),
+        attach_stdin: Some(true),
+        attach_stdout: Some(true),
+        attach_stderr: Some(false),
+        ..Default::default()
+    };
+    let created = docker.create_exec(id, cfg).await.ctx(|| format!("create runner in {id}"))?;
+    match docker.start_exec(&created.id, None).await.ctx(|| format!("start runner in {id}"))? {
+        StartExecResults::Attached { output, input } => Ok(Runner { output, input }),
+        StartExecResults::Detached => Err(crate::SandboxError::Other("runner started detached".into())),
+    }
+}
+
+/// Run `cmd` through the container's runner (started on first use). `Ok(None)`: the runner could not be used (the
+/// caller falls back to one exec per command); a runner that lost sync is dropped and restarted next time.
+pub(crate) async fn exec_via_runner(
+    docker: &Docker,
+    id: &str,
+    slot: &tokio::sync::Mutex<Option<Runner>>,
+    workdir: &str,
+    cmd: &str,
+    opts: &ExecOptions,
+) -> Result<Option<ExecOutput>> {
+    use tokio::io::AsyncWriteExt;
+    if cmd.contains('\0') || workdir.contains('\0') {
+        return Ok(None);
+    }
+    let started = Instant::now();
+    let mut guard = slot.lock().await;
+    if guard.is_none() {
+        *guard = Some(start_runner(docker, id).await?);
+    }
+    let Some(runner) = guard.as_mut() else { return Ok(None) };
+    let tok = token();
+    let record = format!("{tok}\0{workdir}\0{cmd}\0");
+    if runner.input.write_all(record.as_bytes()).await.is_err() || runner.input.flush().await.is_err() {
+        *guard = None;
+        return Ok(None);
+    }
+    let sentinel = format!("\n__SRL_DONE_{tok}_");
+    let end = format!("\n__SRL_END_{tok}\n");
+    let cap = opts.output_cap.max(2 * (sentinel.len() + end.len()) + 64);
+    let mut buf = CappedBuffer::new(cap);
+    let mut recent: Vec<u8> = Vec::new();
+    let mut timed_out = false;
+    let mut ended = false;
+    let mut deadline = opts.timeout.map(|t| tokio::time::Instant::now() + t);
+    loop {
+        let next = match deadline {
+            Some(d) if tokio::time::Instant::now() >= d => None,
+            Some(d) => tokio::time::timeout_at(d, runner.output.next()).await.ok().flatten(),
+            None => runner.output.next().await,
+        };
+        let Some(item) = next else {
+            if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) && !timed_out {
+                // Timeout: kill the group, then read on (briefly) up to the end marker.
+                timed_out = true;
+                if !kill_group(docker, id, &tok).await {
+                    break;
+                }
+                deadline = Some(tokio::time::Instant::now() + Duration::from_secs(10));
+                continue;
+            }
+            break;
+        };
+        let Ok(LogOutput::StdOut { message } | LogOutput::Console { message }) = item else {
+            if item.is_err() {
+                break;
+            }
+            continue;
+        };
+        if !timed_out {
+            buf.push(&message);
+        }
+        recent.extend_from_slice(&message);
+        let keep = 4 * (sentinel.len() + end.len()) + 64;
+        if recent.len() > 2 * keep {
+            recent.drain(..recent.len() - keep);
+        }
+        if rfind(&recent, end.as_bytes()).is_some() {
+            ended = true;
+            break;
+        }
+    }
+    let sentinel_rc = find_sentinel(&recent, sentinel.as_bytes());
+    if !ended {
+        *guard = None; // out of sync: drop it (stdin closes, the runner exits)
+    }
+    drop(guard);
+    let total_bytes = buf.total;
+    let truncated = buf.truncated();
+    let mut bytes = buf.finish();
+    if let Some(pos) = rfind(&bytes, sentinel.as_bytes()).or_else(|| rfind(&bytes, end.as_bytes())) {
+        bytes.truncate(pos);
+    }
+    Ok(Some(ExecOutput {
+        exit_code: if timed_out { None } else { sentinel_rc },
+        output: String::from_utf8_lossy(&bytes).into_owned(),
+        duration: started.elapsed(),
+        timed_out,
+        truncated,
+        total_bytes: total_bytes.saturating_sub((sentinel.len() + end.len() + 4) as u64),
+    }))
 }
 
 /// Run `cmd` with `bash -lc` in the container (see [`ExecOptions`]).

@@ -171,14 +171,7 @@ pub fn load_dataset(path: &Path) -> Result<Vec<Instance>, EvalError> {
             .map(|(i, v)| serde_json::from_value(v).map_err(|e| EvalError::parse(path, format!("item {i}"), e)))
             .collect();
     }
-    let mut out = Vec::new();
-    for (n, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        out.push(serde_json::from_str(line).map_err(|e| EvalError::parse(path, format!("line {}", n + 1), e))?);
-    }
-    Ok(out)
+    crate::error::parse_json_lines(&text, path)
 }
 
 /// The instances with the given ids, in dataset order; an id not in the dataset is an error naming it.

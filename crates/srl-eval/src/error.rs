@@ -31,3 +31,18 @@ impl EvalError {
         EvalError::Parse { path: path.into(), at: at.into(), message: message.to_string() }
     }
 }
+
+/// Parses JSON Lines (blank lines skipped); an error names the file and the line.
+pub(crate) fn parse_json_lines<T: serde::de::DeserializeOwned>(
+    text: &str,
+    path: &std::path::Path,
+) -> Result<Vec<T>, EvalError> {
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        out.push(serde_json::from_str(line).map_err(|e| EvalError::parse(path, format!("line {}", n + 1), e))?);
+    }
+    Ok(out)
+}

@@ -122,14 +122,7 @@ pub fn parse_predictions(text: &str, path: &Path) -> Result<Vec<Prediction>, Eva
             _ => Err(EvalError::parse(path, "line 1", "expected a JSON list, object or JSONL")),
         };
     }
-    let mut out = Vec::new();
-    for (n, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        out.push(serde_json::from_str(line).map_err(|e| EvalError::parse(path, format!("line {}", n + 1), e))?);
-    }
-    Ok(out)
+    crate::error::parse_json_lines(text, path)
 }
 
 #[cfg(test)]

@@ -13,28 +13,23 @@ pub enum RewardCmd {
     /// Similarity of string pairs: reads `{"a": ..., "b": ...}` lines, writes `{"ratio": ...}` lines.
     ///
     /// The default metric is exactly Python's `difflib.SequenceMatcher(None, a, b).ratio()`.
-    Similarity {
-        /// JSON Lines input (`-`: stdin).
-        #[arg(long, short)]
-        input: PathBuf,
-        /// JSON Lines output (`-`: stdout).
-        #[arg(long, short, default_value = "-")]
-        output: PathBuf,
-        #[arg(long, default_value = "difflib", value_parser = ["difflib", "lcs"])]
-        metric: String,
-    },
+    Similarity(#[command(flatten)] JsonlArgs),
     /// Rewards of completions: reads `{"completion": ..., "expert_action": ...}` lines, writes
     /// `{"reward": ..., "format_ok": ..., "action": ...}` lines (-1 for a malformed completion).
-    Score {
-        /// JSON Lines input (`-`: stdin).
-        #[arg(long, short)]
-        input: PathBuf,
-        /// JSON Lines output (`-`: stdout).
-        #[arg(long, short, default_value = "-")]
-        output: PathBuf,
-        #[arg(long, default_value = "difflib", value_parser = ["difflib", "lcs"])]
-        metric: String,
-    },
+    Score(#[command(flatten)] JsonlArgs),
+}
+
+/// Input, output and metric: shared by both reward commands.
+#[derive(Debug, clap::Args)]
+pub struct JsonlArgs {
+    /// JSON Lines input (`-`: stdin).
+    #[arg(long, short)]
+    input: PathBuf,
+    /// JSON Lines output (`-`: stdout).
+    #[arg(long, short, default_value = "-")]
+    output: PathBuf,
+    #[arg(long, default_value = "difflib", value_parser = ["difflib", "lcs"])]
+    metric: String,
 }
 
 #[derive(Deserialize)]
@@ -58,14 +53,14 @@ struct ScoreIn {
 
 pub fn run(cmd: RewardCmd) -> Result<()> {
     match cmd {
-        RewardCmd::Similarity { input, output, metric } => {
+        RewardCmd::Similarity(JsonlArgs { input, output, metric }) => {
             let metric: Metric = metric.parse().map_err(anyhow::Error::msg)?;
             let pairs: Vec<Pair> = read_jsonl(&input)?;
             let out: Vec<Ratio> =
                 pairs.iter().map(|p| Ratio { ratio: srl_reward::similarity_with(metric, &p.a, &p.b) }).collect();
             write_jsonl(&output, &out)?;
         }
-        RewardCmd::Score { input, output, metric } => {
+        RewardCmd::Score(JsonlArgs { input, output, metric }) => {
             let metric: Metric = metric.parse().map_err(anyhow::Error::msg)?;
             let rows: Vec<ScoreIn> = read_jsonl(&input)?;
             let out: Vec<srl_reward::Scored> =

@@ -33,6 +33,11 @@ enum Command {
     Model(cmd::model::ModelCmd),
     /// Train with SRL (GRPO with dynamic sampling) or the SFT baseline from a TOML config.
     Train(cmd::train::TrainArgs),
+    /// Grade predictions on SWE-bench instances in Docker (SWE-bench's rules, reports and layout; resumable).
+    Eval(Box<cmd::eval::EvalArgs>),
+    /// Replay other agents' recorded actions in the sandbox: observation similarity per step, first diverging
+    /// step, graded patch; keep the trajectories that check out.
+    Replay(Box<cmd::replay::ReplayArgs>),
 }
 
 fn main() -> std::process::ExitCode {
@@ -47,6 +52,8 @@ fn main() -> std::process::ExitCode {
         Command::Sandbox(c) => cmd::sandbox::run(c),
         Command::Model(c) => cmd::model::run(c),
         Command::Train(a) => cmd::train::run(a),
+        Command::Eval(a) => cmd::eval::run(*a),
+        Command::Replay(a) => cmd::replay::run(*a),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

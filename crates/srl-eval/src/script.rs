@@ -35,6 +35,10 @@ pub struct EnvFacts {
     /// A log format name ([`LogParser::from_name`]); absent: the repository's parser ([`parser_for_repo`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_format: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub no_use_env: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nano_cpus: Option<i64>,
 }
 
 fn string_or_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {

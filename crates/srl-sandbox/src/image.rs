@@ -232,6 +232,11 @@ impl ImageBuilder {
         self
     }
 
+    /// Where instance images come from.
+    pub fn image_source(&self) -> &ImageSource {
+        &self.source
+    }
+
     /// The specs read from the environments folder.
     pub fn specs(&self) -> &[EnvSpec] {
         &self.specs

@@ -53,6 +53,12 @@ pub struct EnvSpec {
     /// Whether the env and instance builds may use the network (default false: wheelhouse only).
     #[serde(default)]
     pub network: bool,
+    /// SWE-bench's `no_use_env`: the repository is installed into conda's base env rather than `testbed`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_use_env: bool,
+    /// SWE-bench's `nano_cpus`: the CPU limit its harness gives this environment's containers (1e9 = one core).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nano_cpus: Option<i64>,
     /// Where the spec was read from (not part of the file).
     #[serde(skip)]
     pub path: PathBuf,
@@ -110,15 +116,23 @@ impl EnvSpec {
         EnvSpec::parse(&text, file)
     }
 
-    /// Read every `*.toml` of a folder, sorted by file name.
+    /// Read every `*.toml` of a folder and of its subfolders (e.g. `environments/swe-bench/`): the folder's own
+    /// files first, each level sorted by name, so a spec there wins over a generated one in [`EnvSpec::find`].
     pub fn load_dir(dir: &Path) -> Result<Vec<EnvSpec>> {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
             .map_err(|e| SandboxError::Spec { file: dir.to_path_buf(), message: e.to_string() })?
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
             .collect();
-        files.sort();
-        files.iter().map(|f| EnvSpec::load(f)).collect()
+        entries.sort();
+        let mut specs: Vec<EnvSpec> = entries
+            .iter()
+            .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "toml"))
+            .map(|f| EnvSpec::load(f))
+            .collect::<Result<_>>()?;
+        for sub in entries.iter().filter(|p| p.is_dir()) {
+            specs.extend(EnvSpec::load_dir(sub)?);
+        }
+        Ok(specs)
     }
 
     /// True when this spec serves `repo` at `version`.

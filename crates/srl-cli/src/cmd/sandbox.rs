@@ -70,6 +70,15 @@ pub enum SandboxCmd {
         #[arg(long, default_value_t = 120)]
         timeout: u64,
     },
+    /// Write environment specs for SWE-bench's repositories from its env_specs.json: one file per repository and
+    /// group of versions with identical facts, each saying how it is built offline and online.
+    ImportSpecs {
+        /// SWE-bench's facts: repo -> version -> {python, packages, install, test_cmd, ...}.
+        file: PathBuf,
+        /// Where the specs go (every other *.toml there is removed).
+        #[arg(long, default_value = "environments/swe-bench")]
+        out: PathBuf,
+    },
     /// Remove containers left by dead runs (found by label); with --all, every srl-swe container.
     Gc {
         #[arg(long)]
@@ -82,29 +91,29 @@ pub enum SandboxCmd {
 pub struct Paths {
     /// Image recipes.
     #[arg(long, default_value = "docker", env = "SRL_DOCKER_DIR")]
-    docker_dir: PathBuf,
+    pub(crate) docker_dir: PathBuf,
     /// Environment specs.
     #[arg(long, default_value = "environments", env = "SRL_ENV_DIR")]
-    env_dir: PathBuf,
+    pub(crate) env_dir: PathBuf,
     /// Bundled tasks (bundled.jsonl + <name>/repo).
     #[arg(long, default_value = "tasks", env = "SRL_TASKS_DIR")]
-    tasks_dir: PathBuf,
+    pub(crate) tasks_dir: PathBuf,
     /// A SWE-bench dataset (JSONL or JSON) instead of the bundled tasks.
     #[arg(long)]
-    dataset: Option<PathBuf>,
+    pub(crate) dataset: Option<PathBuf>,
     /// A folder of git mirrors (`owner__name`) for the repositories of --dataset.
     #[arg(long, env = "SRL_MIRROR_DIR")]
-    mirror_dir: Option<PathBuf>,
+    pub(crate) mirror_dir: Option<PathBuf>,
     /// `local` (built here, offline) or `swebench` (pull SWE-bench's published images; needs internet).
     #[arg(long, default_value = "local")]
-    image_source: String,
+    pub(crate) image_source: String,
     /// Image name template for --image-source swebench (`{id}`: id with `__` as `_1776_`; `{id_raw}`: as is).
     #[arg(long, default_value = ImageSource::SWEBENCH_TEMPLATE)]
-    image_template: String,
+    pub(crate) image_template: String,
 }
 
 impl Paths {
-    fn tasks(&self) -> anyhow::Result<TaskSet> {
+    pub(crate) fn tasks(&self) -> anyhow::Result<TaskSet> {
         let set = match &self.dataset {
             Some(d) => {
                 let mut s = TaskSet::load(d)?;
@@ -117,7 +126,7 @@ impl Paths {
         Ok(set.with_mirror(self.mirror_dir.clone()))
     }
 
-    fn builder(&self, sb: &Sandbox, bar: &ProgressBar) -> anyhow::Result<ImageBuilder> {
+    pub(crate) fn builder(&self, sb: &Sandbox, bar: &ProgressBar) -> anyhow::Result<ImageBuilder> {
         let bar = bar.clone();
         let progress: srl_sandbox::Progress = Arc::new(move |line: &str| bar.set_message(truncate(line, 100)));
         let source = match self.image_source.as_str() {
@@ -129,11 +138,11 @@ impl Paths {
     }
 }
 
-fn truncate(s: &str, n: usize) -> String {
+pub(crate) fn truncate(s: &str, n: usize) -> String {
     if s.chars().count() <= n { s.to_string() } else { s.chars().take(n).collect::<String>() + "…" }
 }
 
-fn spinner() -> ProgressBar {
+pub(crate) fn spinner() -> ProgressBar {
     let bar = ProgressBar::new_spinner();
     bar.set_style(
         ProgressStyle::with_template("{spinner} [{elapsed}] {msg}").unwrap_or(ProgressStyle::default_spinner()),
@@ -143,7 +152,7 @@ fn spinner() -> ProgressBar {
 }
 
 /// Run `fut` on a runtime; on Ctrl-C remove every container this process holds and exit 130.
-fn block<T>(fut: impl Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
+pub(crate) fn block<T>(fut: impl Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async {
         tokio::select! {
@@ -157,7 +166,7 @@ fn block<T>(fut: impl Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
     })
 }
 
-async fn connect() -> anyhow::Result<Sandbox> {
+pub(crate) async fn connect() -> anyhow::Result<Sandbox> {
     Sandbox::connect().await.context("connecting to Docker")
 }
 
@@ -255,6 +264,22 @@ pub fn run(cmd: SandboxCmd) -> anyhow::Result<()> {
             let sb = connect().await?;
             record(&paths, &sb, &trajectory, &output, timeout).await
         }),
+        SandboxCmd::ImportSpecs { file, out } => {
+            let facts = srl_eval::EnvSpecs::load(&file)?;
+            let specs = srl_eval::specs_from_swebench(&facts)?;
+            let written = srl_eval::write_specs(&specs, &out)?;
+            let pairs: usize = facts.0.values().map(|v| v.len()).sum();
+            let offline = specs.iter().filter(|s| s.spec.python == srl_eval::specs::OFFLINE_PYTHON).count();
+            println!(
+                "wrote {} specs for {pairs} repo/version pairs of {} repositories into {} ({offline} with the offline \
+                 base's Python {})",
+                written.len(),
+                facts.0.len(),
+                out.display(),
+                srl_eval::specs::OFFLINE_PYTHON
+            );
+            Ok(())
+        }
         SandboxCmd::Gc { all } => block(async move {
             let sb = connect().await?;
             let r = sb.gc(all).await?;

@@ -1,0 +1,139 @@
+//! `srl-swe eval` and `srl-swe replay` as a user runs them, against the real Docker daemon on the bundled tasks.
+//! Set SRL_SKIP_DOCKER=1 to leave them out on a machine without Docker.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+}
+
+fn skip() -> bool {
+    std::env::var("SRL_SKIP_DOCKER").is_ok_and(|v| v == "1")
+}
+
+fn srl(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_srl-swe")).current_dir(root()).args(args).output().unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn json(p: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))).unwrap()
+}
+
+const IDS: &str = "srl-swe__datekit-1,srl-swe__unitconv-1";
+
+#[test]
+fn eval_gold_and_empty_on_bundled_tasks_with_resume() {
+    if skip() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let report_dir = dir.path().to_str().unwrap();
+    let args = ["eval", "--split", "bundled", "--predictions", "gold", "--instance-ids", IDS];
+    let out = srl(&[&args[..], &["--report-dir", report_dir, "--run-id", "r1"]].concat());
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("resolve rate: 2/7 = 28.6% of the dataset (100.0% of the 2 submitted)"), "{stdout}");
+    let summary = json(&dir.path().join("r1/summary.json"));
+    assert_eq!(summary["resolved_instances"], 2);
+    assert_eq!(summary["total_instances"], 7);
+    assert_eq!(summary["submitted_instances"], 2);
+    assert_eq!(summary["error_instances"], 0);
+    let report = json(&dir.path().join("r1/gold/srl-swe__datekit-1/report.json"));
+    assert_eq!(report["srl-swe__datekit-1"]["resolved"], true);
+
+    // The same run id again: nothing to grade, same summary.
+    let out = srl(&[&args[..], &["--report-dir", report_dir, "--run-id", "r1"]].concat());
+    assert!(out.status.success());
+    assert!(text(&out.stdout).contains("0 to grade, 2 already graded"), "{}", text(&out.stdout));
+    assert_eq!(json(&dir.path().join("r1/summary.json"))["resolved_instances"], 2);
+
+    // Empty predictions: not run, 0% resolved, counted as empty patches.
+    let out =
+        srl(&["eval", "--split", "bundled", "--predictions", "empty", "--report-dir", report_dir, "--run-id", "r2"]);
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    let summary = json(&dir.path().join("r2/summary.json"));
+    assert_eq!((summary["resolved_instances"].as_u64(), summary["empty_patch_instances"].as_u64()), (Some(0), Some(7)));
+}
+
+#[test]
+fn eval_reads_a_predictions_file_and_reports_errors_per_instance() {
+    if skip() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let preds = dir.path().join("preds.jsonl");
+    let lines = [serde_json::json!({"instance_id": "srl-swe__datekit-1", "model_name_or_path": "org/model",
+            "model_patch": "diff --git a/nope.py b/nope.py\n--- a/nope.py\n+++ b/nope.py\n@@ -1 +1 @@\n-a\n+b\n"})];
+    std::fs::write(&preds, lines.iter().map(|l| l.to_string() + "\n").collect::<String>()).unwrap();
+    let out = srl(&[
+        "eval",
+        "--split",
+        "bundled",
+        "--predictions",
+        preds.to_str().unwrap(),
+        "--report-dir",
+        dir.path().to_str().unwrap(),
+        "--run-id",
+        "bad",
+    ]);
+    assert!(out.status.success(), "a patch that applies nowhere is an error instance, not a failed run");
+    let summary = json(&dir.path().join("bad/summary.json"));
+    assert_eq!(summary["error_ids"], serde_json::json!(["srl-swe__datekit-1"]));
+    let extras = json(&dir.path().join("bad/org__model/srl-swe__datekit-1/srl_extras.json"));
+    assert_eq!(extras["error"], "patch_failed");
+    assert!(!dir.path().join("bad/org__model/srl-swe__datekit-1/report.json").exists());
+
+    // A malformed predictions line names the file and the line.
+    std::fs::write(&preds, "{\"instance_id\": \"srl-swe__datekit-1\"}\n{oops\n").unwrap();
+    let out = srl(&["eval", "--split", "bundled", "--predictions", preds.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("preds.jsonl: line 2"), "{}", text(&out.stderr));
+
+    // A split that is not in the local Hugging Face cache says how to pass a file.
+    let out = Command::new(env!("CARGO_BIN_EXE_srl-swe"))
+        .current_dir(root())
+        .env("HF_HOME", dir.path())
+        .env("HF_DATASETS_CACHE", dir.path())
+        .env("HOME", dir.path())
+        .args(["eval", "--split", "lite", "--predictions", "gold"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("--dataset FILE"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn replay_keeps_the_resolved_trajectories() {
+    if skip() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = srl(&[
+        "replay",
+        "tasks/datekit/trajectory.json",
+        "tasks/exprcalc/trajectory.json",
+        "--keep",
+        "resolved",
+        "--report-dir",
+        dir.path().to_str().unwrap(),
+        "--run-id",
+        "rp",
+    ]);
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    let summary = json(&dir.path().join("rp/replay_summary.json"));
+    assert_eq!((summary["trajectories"].as_u64(), summary["resolved"].as_u64()), (Some(2), Some(2)));
+    let report = json(&dir.path().join("rp/replay/0001-srl-swe__datekit-1/replay.json"));
+    assert_eq!(report["resolved"], true);
+    assert!(report["first_divergence"].is_null());
+    let kept = std::fs::read_to_string(dir.path().join("rp/kept.jsonl")).unwrap();
+    assert_eq!(kept.lines().count(), 2);
+    // What --keep writes reads back as trajectories.
+    let back = srl_data::read_path(&dir.path().join("rp/kept.jsonl"), srl_data::Format::Auto).unwrap();
+    assert_eq!(back.len(), 2);
+    assert!(back.iter().all(|t| t.resolved == Some(true)));
+}

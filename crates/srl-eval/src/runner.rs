@@ -1,0 +1,284 @@
+//! The container half of the evaluator: one instance graded in a fresh container, and a whole run with workers.
+//!
+//! Per instance ([`Harness::evaluate`]): the instance image (built or pulled through `srl-sandbox`), a fresh
+//! container, the model patch applied with SWE-bench's fallbacks (`git apply`, `git apply --reject`,
+//! `patch --fuzz=5`; which one worked is recorded), the eval script of [`build_eval_script`] run with a timeout,
+//! and the log graded with the repository's parser. Nothing that goes wrong with one instance is an `Err`: a patch
+//! that applies nowhere, a timeout, an image that fails to build, a container that dies are an [`ErrorKind`] in the
+//! instance's `srl_extras.json`, and (as in SWE-bench) such an instance has no `report.json` and counts as an error.
+//! [`Harness::run`] writes each instance's files as soon as it finishes (atomically, `report.json` last), so a
+//! killed run keeps everything graded so far and resumes with [`crate::plan_run`].
+
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use srl_core::Instance;
+use srl_sandbox::{Container, ContainerOptions, EnvSpec, ExecOptions, ImageBuilder, ImageSource, Sandbox, TaskSet};
+
+use crate::error::EvalError;
+use crate::grade::{GoldTests, GradingConfig, grade_log};
+use crate::layout::{InstanceFiles, RunLayout};
+use crate::log::{APPLY_PATCH_FAIL, Markers};
+use crate::predictions::Prediction;
+use crate::report::{ErrorKind, InstanceExtras, InstanceReport};
+use crate::run::RunPlan;
+use crate::script::{EnvFacts, EvalScriptConfig, build_eval_script};
+
+/// Where the eval script is written in the container.
+const EVAL_SCRIPT_PATH: &str = "/eval.sh";
+
+/// Settings of a harness. `Default`: SWE-bench's 1800 s per instance, 5.x grading, its markers, the sandbox's
+/// container limits (no network), 64 MiB of log kept.
+#[derive(Clone, Debug)]
+pub struct HarnessOptions {
+    /// Time limit of the eval script (the tests); on expiry the instance is a timeout error.
+    pub timeout: Duration,
+    pub grading: GradingConfig,
+    pub markers: Markers,
+    /// Container settings (the instance id label is set per instance).
+    pub container: ContainerOptions,
+    /// Most bytes of test log kept (head and tail); SWE-bench keeps everything, so keep this large.
+    pub output_cap: usize,
+}
+
+impl Default for HarnessOptions {
+    fn default() -> Self {
+        HarnessOptions {
+            timeout: Duration::from_secs(1800),
+            grading: GradingConfig::default(),
+            markers: Markers::default(),
+            container: ContainerOptions::default(),
+            output_cap: 64 << 20,
+        }
+    }
+}
+
+/// The result of grading one prediction: what [`RunLayout::write_instance`] writes.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Evaluation {
+    pub instance_id: String,
+    pub model_name_or_path: String,
+    /// The model patch as given.
+    pub patch: String,
+    /// The eval script, when one was built.
+    pub eval_script: Option<String>,
+    /// The test log (partial on a timeout), or why the patch did not apply.
+    pub test_output: Option<String>,
+    /// SWE-bench's report; `None` for an error instance.
+    pub report: Option<InstanceReport>,
+    pub extras: InstanceExtras,
+}
+
+impl Evaluation {
+    fn new(instance: &Instance, prediction: &Prediction) -> Evaluation {
+        Evaluation {
+            instance_id: instance.instance_id.clone(),
+            model_name_or_path: prediction.model_name_or_path.clone(),
+            patch: prediction.model_patch.clone().unwrap_or_default(),
+            extras: InstanceExtras {
+                instance_id: instance.instance_id.clone(),
+                model_name_or_path: Some(prediction.model_name_or_path.clone()),
+                ..InstanceExtras::default()
+            },
+            ..Evaluation::default()
+        }
+    }
+
+    /// True when graded and resolved (FULL).
+    pub fn resolved(&self) -> bool {
+        self.report.as_ref().is_some_and(|r| r.resolved)
+    }
+
+    /// The error kind of an instance without a report.
+    pub fn error(&self) -> Option<&ErrorKind> {
+        self.extras.error.as_ref()
+    }
+
+    /// Writes the instance's files under `layout` (`report.json` last).
+    pub fn write(&self, layout: &RunLayout) -> Result<std::path::PathBuf, EvalError> {
+        layout.write_instance(
+            &self.model_name_or_path,
+            &self.instance_id,
+            &InstanceFiles {
+                patch: Some(&self.patch),
+                eval_script: self.eval_script.as_deref(),
+                test_output: self.test_output.as_deref(),
+                report: self.report.as_ref(),
+                extras: Some(&self.extras),
+            },
+        )
+    }
+}
+
+/// The grading facts of an environment spec (`environments/*.toml`): the same fields SWE-bench's `env_specs.json`
+/// has, so one spec drives both the image build and the eval script.
+pub fn env_facts(spec: &EnvSpec) -> EnvFacts {
+    let joined = |v: &[String]| (!v.is_empty()).then(|| v.join(" && "));
+    EnvFacts {
+        python: Some(spec.python.clone()),
+        packages: (!spec.packages.is_empty()).then(|| spec.packages.join(" ")),
+        install: joined(&spec.install),
+        pre_install: spec.pre_install.clone(),
+        pip_packages: spec.pip_packages.clone(),
+        test_cmd: vec![spec.test_cmd.clone()],
+        eval_commands: spec.eval_commands.clone(),
+        log_format: Some(spec.log_format.clone()),
+        no_use_env: spec.no_use_env.then_some(true),
+        nano_cpus: spec.nano_cpus,
+    }
+}
+
+/// Grades predictions in containers.
+pub struct Harness {
+    sandbox: Sandbox,
+    builder: ImageBuilder,
+    tasks: TaskSet,
+    pub options: HarnessOptions,
+}
+
+type Failure = (ErrorKind, String);
+
+impl Harness {
+    /// `builder` makes (or pulls) the images; `tasks` says where each instance's repository comes from (bundled
+    /// tasks, git mirrors).
+    pub fn new(sandbox: Sandbox, builder: ImageBuilder, tasks: TaskSet, options: HarnessOptions) -> Harness {
+        Harness { sandbox, builder, tasks, options }
+    }
+
+    pub fn sandbox(&self) -> &Sandbox {
+        &self.sandbox
+    }
+
+    /// The environment spec serving `instance`.
+    pub fn spec(&self, instance: &Instance) -> Result<&EnvSpec, srl_sandbox::SandboxError> {
+        self.builder.spec_for(&instance.repo, &instance.version)
+    }
+
+    /// Builds (or finds, or pulls) the instance image.
+    pub async fn image(&self, instance: &Instance) -> Result<String, srl_sandbox::SandboxError> {
+        let source = match self.builder.image_source() {
+            ImageSource::Swebench { .. } => srl_sandbox::RepoSource::Files(std::path::PathBuf::new()),
+            ImageSource::Local => {
+                // The environment first: its error (e.g. a Python that cannot be had offline) says more than a
+                // missing repository mirror.
+                let spec = self.spec(instance)?.clone();
+                self.builder.ensure_env(&spec).await?;
+                self.tasks.source(instance)?
+            }
+        };
+        Ok(self.builder.ensure_instance(instance, &source).await?.image)
+    }
+
+    /// A fresh container of the instance image, labelled with the instance id.
+    pub async fn start(&self, instance: &Instance) -> Result<Container, Failure> {
+        let image = self.image(instance).await.map_err(|e| (ErrorKind::ImageBuildFailed, e.to_string()))?;
+        let opts =
+            ContainerOptions { instance_id: Some(instance.instance_id.clone()), ..self.options.container.clone() };
+        Container::start(&self.sandbox, &image, &opts).await.map_err(|e| (ErrorKind::ContainerFailed, e.to_string()))
+    }
+
+    /// The eval script's container settings: SWE-bench's conda layout for its published images, the venv (already
+    /// on `PATH`) for images built here.
+    fn script_config(&self) -> EvalScriptConfig {
+        match self.builder.image_source() {
+            ImageSource::Swebench { .. } => EvalScriptConfig::default(),
+            ImageSource::Local => EvalScriptConfig { conda_env: None, ..EvalScriptConfig::default() },
+        }
+    }
+
+    /// Grades one prediction in a fresh container. Never fails: what went wrong is in `extras.error`.
+    pub async fn evaluate(&self, instance: &Instance, prediction: &Prediction) -> Evaluation {
+        let started = Instant::now();
+        let mut ev = Evaluation::new(instance, prediction);
+        if let Err((kind, message)) = self.evaluate_into(instance, &mut ev).await {
+            tracing::info!(instance = %instance.instance_id, ?kind, "{message}");
+            ev.extras.error = Some(kind);
+            ev.extras.message = Some(message);
+            ev.report = None;
+        }
+        ev.extras.duration_s = Some(started.elapsed().as_secs_f64());
+        ev
+    }
+
+    async fn evaluate_into(&self, instance: &Instance, ev: &mut Evaluation) -> Result<(), Failure> {
+        let spec = self.spec(instance).map_err(|e| (ErrorKind::ImageBuildFailed, e.to_string()))?;
+        let facts = env_facts(spec);
+        let parser = facts.log_parser(&instance.repo).map_err(|e| (ErrorKind::Other, e.to_string()))?;
+        ev.extras.log_format = Some(parser.as_str().to_string());
+        let script = build_eval_script(instance, &facts, &self.options.markers, &self.script_config());
+        ev.eval_script = Some(script.clone());
+        let container = self.start(instance).await?;
+        let result = self.grade_in(&container, instance, &script, parser, ev).await;
+        if let Err(e) = container.remove().await {
+            tracing::warn!(instance = %instance.instance_id, "removing the container: {e}");
+        }
+        result
+    }
+
+    async fn grade_in(
+        &self,
+        c: &Container,
+        instance: &Instance,
+        script: &str,
+        parser: crate::parse::LogParser,
+        ev: &mut Evaluation,
+    ) -> Result<(), Failure> {
+        let failed = |e: srl_sandbox::SandboxError| (ErrorKind::ContainerFailed, e.to_string());
+        let applied = c.apply_patch(&ev.patch).await.map_err(failed)?;
+        match applied.method {
+            Some(m) => ev.extras.patch_method = Some(m.command().to_string()),
+            None => {
+                let why = applied.summary();
+                ev.test_output = Some(format!("{APPLY_PATCH_FAIL}\n{why}\n"));
+                return Err((ErrorKind::PatchFailed, why));
+            }
+        }
+        c.write_file_with(EVAL_SCRIPT_PATH, script.as_bytes(), 0o755, 0, 0).await.map_err(failed)?;
+        let opts = ExecOptions {
+            timeout: Some(self.options.timeout),
+            output_cap: self.options.output_cap,
+            ..ExecOptions::default()
+        };
+        let out = c.exec(&format!("bash {EVAL_SCRIPT_PATH} 2>&1"), &opts).await.map_err(failed)?;
+        ev.extras.script_exit_code = out.exit_code;
+        if out.timed_out {
+            let secs = self.options.timeout.as_secs();
+            ev.test_output = Some(format!("{}\n\nTimeout error: {secs} seconds exceeded.\n", out.output));
+            return Err((ErrorKind::Timeout, format!("the tests ran past {secs} s")));
+        }
+        let outcome = grade_log(
+            &out.output,
+            parser,
+            &GoldTests::from_instance(instance),
+            &self.options.markers,
+            &self.options.grading,
+        );
+        ev.test_output = Some(out.output);
+        ev.extras.test_exit_code = outcome.exit_code;
+        ev.extras.resolution = Some(outcome.resolution);
+        ev.extras.log_error = outcome.log_error.clone();
+        ev.report = Some(outcome.to_report());
+        Ok(())
+    }
+
+    /// Runs a plan with up to `max_workers` containers at once. Each finished instance is written to `layout`
+    /// before `on_done` sees it; an `Err` is only a failure to write there.
+    pub async fn run(
+        &self,
+        layout: &RunLayout,
+        plan: &RunPlan,
+        max_workers: usize,
+        mut on_done: impl FnMut(&Evaluation),
+    ) -> Result<Vec<Evaluation>, EvalError> {
+        let mut stream = futures_util::stream::iter(plan.to_run.iter())
+            .map(|(inst, pred)| self.evaluate(inst, pred))
+            .buffer_unordered(max_workers.max(1));
+        let mut done = Vec::with_capacity(plan.to_run.len());
+        while let Some(ev) = stream.next().await {
+            ev.write(layout)?;
+            on_done(&ev);
+            done.push(ev);
+        }
+        Ok(done)
+    }
+}

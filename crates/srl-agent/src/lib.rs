@@ -11,7 +11,7 @@
 //!   (chat-completions over plain HTTP), [`ScriptedPolicy`] (replays trajectories); [`build_policy`] makes one
 //!   from a spec string (`MODEL_DIR`, `http://HOST:PORT/v1`, `scripted:PATH`).
 //! * [`task`]: the task text per [`Mode`] (standard, or oracle file edit).
-//! * [`env`]: the [`Environment`] trait the loop runs actions in ([`srl_sandbox::Container`] implements it).
+//! * [`env`](mod@env): the [`Environment`] trait the loop runs actions in ([`srl_sandbox::Container`] implements it).
 
 pub mod candle;
 pub mod env;

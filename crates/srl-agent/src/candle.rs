@@ -1,0 +1,99 @@
+//! The local policy: a [`srl_policy::Policy`] sampled on a blocking thread.
+
+use std::sync::Arc;
+
+use futures_util::future::BoxFuture;
+use srl_policy::{Policy, SampleOptions};
+
+use crate::policy::{AgentPolicy, PolicyError, PolicyReply, PolicyRequest, TokenUsage};
+
+/// How the candle policy samples. `Default`: greedy, 1024 new tokens, prompts cut to 8192 tokens, seed 0.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CandleOptions {
+    /// 0: greedy (argmax).
+    pub temperature: f64,
+    pub top_p: f64,
+    /// 0: off.
+    pub top_k: usize,
+    pub max_new_tokens: usize,
+    /// Longest prompt in tokens: older history rounds are dropped from the left (system and task kept), as the
+    /// trainer does (0: no limit).
+    pub max_prompt_tokens: usize,
+    /// Call `t` of an episode samples with seed `seed + t`, so a sampled episode is reproducible.
+    pub seed: u64,
+}
+
+impl Default for CandleOptions {
+    fn default() -> Self {
+        CandleOptions { temperature: 0.0, top_p: 1.0, top_k: 0, max_new_tokens: 1024, max_prompt_tokens: 8192, seed: 0 }
+    }
+}
+
+/// A [`Policy`] as an agent policy: the messages go through the policy's own chat template
+/// ([`Policy::chat_prompt`]), and one completion is sampled with [`Policy::sample`] on a
+/// `spawn_blocking` thread (candle's CPU work would stall the runtime otherwise). A call cut off by the
+/// episode's time budget finishes in the background; `max_new_tokens` bounds it.
+#[derive(Clone)]
+pub struct CandlePolicy {
+    policy: Arc<Policy>,
+    name: String,
+    options: CandleOptions,
+}
+
+impl std::fmt::Debug for CandlePolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CandlePolicy").field("name", &self.name).field("options", &self.options).finish()
+    }
+}
+
+impl CandlePolicy {
+    /// Wraps a loaded policy; `name` is its `model_name_or_path`.
+    pub fn new(policy: Arc<Policy>, name: impl Into<String>, options: CandleOptions) -> Self {
+        CandlePolicy { policy, name: name.into(), options }
+    }
+
+    pub fn policy(&self) -> &Arc<Policy> {
+        &self.policy
+    }
+}
+
+impl AgentPolicy for CandlePolicy {
+    fn model_name(&self) -> String {
+        self.name.clone()
+    }
+
+    fn complete<'a>(&'a self, request: PolicyRequest<'a>) -> BoxFuture<'a, Result<PolicyReply, PolicyError>> {
+        let policy = Arc::clone(&self.policy);
+        let messages = request.messages.to_vec();
+        let o = &self.options;
+        let sample = SampleOptions {
+            n: 1,
+            temperature: o.temperature,
+            top_p: o.top_p,
+            top_k: o.top_k,
+            max_new_tokens: o.max_new_tokens,
+            seed: o.seed.wrapping_add(request.turn as u64),
+        };
+        let max_prompt = o.max_prompt_tokens;
+        Box::pin(async move {
+            let work = tokio::task::spawn_blocking(move || {
+                let prompt = policy.chat_prompt(&messages, max_prompt)?;
+                if prompt.dropped_messages > 0 {
+                    tracing::debug!(dropped = prompt.dropped_messages, "prompt cut to max_prompt_tokens");
+                }
+                let n_prompt = prompt.ids.len() as u64;
+                let mut out = policy.sample(&[prompt.ids], &sample)?;
+                Ok::<_, srl_policy::PolicyError>((n_prompt, out.pop()))
+            });
+            let (n_prompt, completion) = work
+                .await
+                .map_err(|e| PolicyError::Model(format!("sampling thread: {e}")))?
+                .map_err(|e| PolicyError::Model(e.to_string()))?;
+            let c = completion.ok_or_else(|| PolicyError::Model("no completion returned".into()))?;
+            Ok(PolicyReply {
+                text: c.text,
+                usage: TokenUsage { prompt: Some(n_prompt), completion: Some(c.ids.len() as u64) },
+            })
+        })
+    }
+}

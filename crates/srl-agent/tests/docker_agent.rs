@@ -1,0 +1,131 @@
+//! The loop in real containers (skipped with SRL_SKIP_DOCKER=1): scripted experts solve every bundled task
+//! (graded in a fresh container: FAIL_TO_PASS and PASS_TO_PASS pass), the oracle mode, and the tiny random
+//! candle model driving a few turns.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{images, passed, recorded, sandbox, task_name, test_files};
+use srl_agent::{
+    AgentConfig, ExitReason, Mode, PolicyBuildOptions, ScriptedPolicy, StepEvent, build_policy, run_episode,
+};
+use srl_core::{ActionKind, Instance};
+use srl_sandbox::{Container, ContainerOptions, ExecOptions, Sandbox};
+
+async fn start(sb: &Sandbox, inst: &Instance, image: &str) -> Container {
+    let opts = ContainerOptions { instance_id: Some(inst.instance_id.clone()), ..Default::default() };
+    Container::start(sb, image, &opts).await.unwrap()
+}
+
+/// Applies `patch` and the test patch in a fresh container and runs the task's tests: every FAIL_TO_PASS and
+/// PASS_TO_PASS test must pass.
+async fn grade(sb: &Sandbox, inst: &Instance, image: &str, patch: &str) {
+    let c = start(sb, inst, image).await;
+    let r = c.apply_patch(patch).await.unwrap();
+    assert!(r.method.is_some(), "{}: the agent's patch does not apply: {}", inst.instance_id, r.summary());
+    let r = c.apply_patch(&inst.test_patch).await.unwrap();
+    assert!(r.method.is_some(), "{}: the test patch does not apply: {}", inst.instance_id, r.summary());
+    let cmd = format!("pytest -rA {}", test_files(&inst.test_patch).join(" "));
+    let out = c.exec(&cmd, &ExecOptions::with_timeout(Duration::from_secs(120))).await.unwrap();
+    let p = passed(&out.output);
+    for t in inst.fail_to_pass.iter().chain(&inst.pass_to_pass) {
+        assert!(p.contains(t), "{}: {t} did not pass:\n{}", inst.instance_id, out.output);
+    }
+    c.remove().await.unwrap();
+}
+
+async fn solve_with_the_script(sb: &Sandbox, inst: &Instance, image: &str) {
+    let t = Instant::now();
+    let expert = recorded(inst);
+    let policy = ScriptedPolicy::new("scripted", [expert.clone()]);
+    let c = start(sb, inst, image).await;
+    let mut actions = Vec::new();
+    let ep = run_episode(&policy, &c, inst, &AgentConfig::default(), &mut |e| {
+        if let StepEvent::Action { step, .. } = e {
+            actions.push(step.action.clone());
+        }
+    })
+    .await
+    .unwrap();
+    c.remove().await.unwrap();
+    assert_eq!(ep.exit, ExitReason::Submitted, "{}", inst.instance_id);
+    assert_eq!(ep.format_errors, 0);
+    assert_eq!(actions, expert.steps.iter().map(|s| s.action.clone()).collect::<Vec<_>>());
+    let patch = ep.patch.as_deref().unwrap();
+    assert_eq!(
+        Some(patch),
+        expert.patch.as_deref(),
+        "{}: the submitted patch differs from the recorded one",
+        inst.instance_id
+    );
+    assert_eq!(ep.trajectory.patch.as_deref(), Some(patch));
+    grade(sb, inst, image, patch).await;
+    eprintln!("{}: {} steps, solved and graded in {:.1?}", inst.instance_id, ep.steps, t.elapsed());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scripted_experts_solve_every_bundled_task() {
+    let Some(sb) = sandbox().await else { return };
+    let imgs = images(&sb).await;
+    assert_eq!(imgs.len(), 7);
+    // Two tasks at a time.
+    for pair in imgs.chunks(2) {
+        let runs = pair.iter().map(|(inst, image)| solve_with_the_script(&sb, inst, image));
+        futures_util::future::join_all(runs).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oracle_mode_solves_with_str_replace_edits_only() {
+    let Some(sb) = sandbox().await else { return };
+    let imgs = images(&sb).await;
+    let (inst, image) = imgs.iter().find(|(i, _)| task_name(i) == "confparse").unwrap();
+    let mut expert = recorded(inst);
+    // Everything but the expert's edits (and its submit) is refused in this mode: keep those.
+    expert.steps.retain(|s| matches!(s.action.kind(), ActionKind::StrReplace | ActionKind::Submit));
+    assert!(expert.steps.len() >= 2);
+    let policy = ScriptedPolicy::new("scripted", [expert.clone()]);
+    let c = start(&sb, inst, image).await;
+    let cfg = AgentConfig { mode: Mode::OracleEdit, ..Default::default() };
+    let ep = run_episode(&policy, &c, inst, &cfg, &mut |_| {}).await.unwrap();
+    c.remove().await.unwrap();
+    assert_eq!(ep.exit, ExitReason::Submitted);
+    let original = std::fs::read_to_string(common::root().join("tasks/confparse/repo/confparse/parser.py")).unwrap();
+    assert!(ep.trajectory.task.contains(&format!("<file path=\"/testbed/confparse/parser.py\">\n{original}")));
+    assert_eq!(ep.patch.as_deref().unwrap(), inst.patch);
+    grade(&sb, inst, image, ep.patch.as_deref().unwrap()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tiny_random_model_runs_the_loop() {
+    let Some(sb) = sandbox().await else { return };
+    let imgs = images(&sb).await;
+    let (inst, image) = &imgs[0];
+    let dir = tempfile::tempdir().unwrap();
+    srl_policy::init_model_dir(dir.path(), srl_policy::Preset::Tiny, 7).unwrap();
+    let opts = PolicyBuildOptions { temperature: 1.0, max_tokens: 48, seed: 3, ..Default::default() };
+    let policy = build_policy(dir.path().to_str().unwrap(), &opts).unwrap();
+    assert_eq!(policy.model_name(), dir.path().to_str().unwrap());
+    let c = start(&sb, inst, image).await;
+    let cfg = AgentConfig { max_steps: 4, max_format_errors: 4, ..Default::default() };
+    let mut completions = 0;
+    let ep = run_episode(&*policy, &c, inst, &cfg, &mut |e| {
+        if let StepEvent::Completion { .. } = e {
+            completions += 1;
+        }
+    })
+    .await
+    .unwrap();
+    c.remove().await.unwrap();
+    // Whatever it wrote: the loop ended by a rule, every call was counted with real token numbers.
+    assert!(
+        matches!(ep.exit, ExitReason::FormatErrors | ExitReason::StepLimit | ExitReason::Submitted),
+        "{:?}",
+        ep.exit
+    );
+    assert!((1..=4).contains(&ep.steps) && completions == ep.steps, "{} {completions}", ep.steps);
+    assert!(!ep.tokens.estimated && ep.tokens.completion > 0 && ep.tokens.completion <= 48 * ep.steps as u64);
+    assert!(ep.patch.is_some());
+    eprintln!("tiny model: {} ({} calls, {} tokens)", ep.exit, ep.steps, ep.tokens.total());
+}

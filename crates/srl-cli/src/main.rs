@@ -38,6 +38,8 @@ enum Command {
     /// Replay other agents' recorded actions in the sandbox: observation similarity per step, first diverging
     /// step, graded patch; keep the trajectories that check out.
     Replay(Box<cmd::replay::ReplayArgs>),
+    /// Run a policy as an agent on a few tasks and print each step live (thought, action, observation).
+    Rollout(Box<cmd::agent::RolloutArgs>),
 }
 
 fn main() -> std::process::ExitCode {
@@ -54,6 +56,7 @@ fn main() -> std::process::ExitCode {
         Command::Train(a) => cmd::train::run(a),
         Command::Eval(a) => cmd::eval::run(*a),
         Command::Replay(a) => cmd::replay::run(*a),
+        Command::Rollout(a) => cmd::agent::rollout(*a),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

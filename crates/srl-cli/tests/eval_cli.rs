@@ -137,3 +137,126 @@ fn replay_keeps_the_resolved_trajectories() {
     assert_eq!(back.len(), 2);
     assert!(back.iter().all(|t| t.resolved == Some(true)));
 }
+
+#[test]
+fn eval_runs_a_scripted_agent_end_to_end_and_resumes() {
+    if skip() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("script");
+    std::fs::create_dir_all(&script).unwrap();
+    for name in ["datekit", "wordstat"] {
+        std::fs::copy(root().join(format!("tasks/{name}/trajectory.json")), script.join(format!("{name}.json")))
+            .unwrap();
+    }
+    let policy = format!("scripted:{}", script.display());
+    let report_dir = dir.path().join("logs");
+    let args = [
+        "eval",
+        "--split",
+        "bundled",
+        "--instance-ids",
+        "srl-swe__datekit-1,srl-swe__wordstat-1",
+        "--policy",
+        &policy,
+        "--report-dir",
+        report_dir.to_str().unwrap(),
+        "--run-id",
+        "agent",
+    ];
+    let out = srl(&args);
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("srl-swe__wordstat-1: submitted after 13 calls (0 format errors)"), "{stdout}");
+    let summary = json(&report_dir.join("agent/summary.json"));
+    assert_eq!(summary["resolved_instances"], 2, "{stdout}");
+    let model_dir = report_dir.join("agent").join(format!("scripted:{}", script.display()).replace('/', "__"));
+    let inst = model_dir.join("srl-swe__datekit-1");
+    for f in ["trajectory.jsonl", "episode.json", "prediction.json", "report.json"] {
+        assert!(inst.join(f).is_file(), "{f} missing in {}", inst.display());
+    }
+    // The agent's trajectory reads back through the importer, with the expert's actions.
+    let t = srl_data::read_path(&inst.join("trajectory.jsonl"), srl_data::Format::Auto).unwrap().pop().unwrap();
+    let expert = srl_data::read_path(&root().join("tasks/datekit/trajectory.json"), srl_data::Format::Auto)
+        .unwrap()
+        .pop()
+        .unwrap();
+    let actions = |t: &srl_core::Trajectory| t.steps.iter().map(|s| s.action.render()).collect::<Vec<_>>();
+    assert_eq!(actions(&t), actions(&expert));
+    // SWE-bench predictions, one per instance.
+    let preds = std::fs::read_to_string(report_dir.join("agent/predictions.jsonl")).unwrap();
+    assert_eq!(preds.lines().count(), 2);
+    let p: serde_json::Value = serde_json::from_str(preds.lines().next().unwrap()).unwrap();
+    assert_eq!(p["model_name_or_path"], policy.as_str());
+    assert!(p["model_patch"].as_str().unwrap().contains("diff --git"));
+    // Again: neither the episodes nor the grading run twice.
+    let out = srl(&args);
+    assert!(out.status.success());
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("srl-swe__datekit-1: episode done earlier; resolved (graded earlier)"), "{stdout}");
+}
+
+#[test]
+fn a_garbage_policy_ends_by_the_format_rule_and_is_not_resolved() {
+    if skip() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("tiny");
+    let out = srl(&["model", "init", "--out", model.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report_dir = dir.path().join("logs");
+    let out = srl(&[
+        "eval",
+        "--split",
+        "bundled",
+        "--instance-ids",
+        "srl-swe__datekit-1",
+        "--policy",
+        model.to_str().unwrap(),
+        "--max-tokens",
+        "32",
+        "--temperature",
+        "1.0",
+        "--report-dir",
+        report_dir.to_str().unwrap(),
+        "--run-id",
+        "tiny",
+    ]);
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("srl-swe__datekit-1: format_errors after 3 calls (3 format errors)"), "{stdout}");
+    let summary = json(&report_dir.join("tiny/summary.json"));
+    assert_eq!(summary["resolved_instances"], 0);
+    assert_eq!(summary["submitted_instances"], 1);
+    let inst = report_dir.join("tiny").join(model.to_str().unwrap().replace('/', "__")).join("srl-swe__datekit-1");
+    let episode = json(&inst.join("episode.json"));
+    assert_eq!(episode["format_errors"], 3);
+    let t = srl_data::read_path(&inst.join("trajectory.jsonl"), srl_data::Format::Auto).unwrap().pop().unwrap();
+    assert!(t.steps.is_empty(), "no action ran");
+
+    // rollout prints the episode live.
+    let out = srl(&[
+        "rollout",
+        "--task",
+        "srl-swe__datekit-1",
+        "--policy",
+        model.to_str().unwrap(),
+        "--max-tokens",
+        "32",
+        "--temperature",
+        "1.0",
+        "--raw",
+    ]);
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.starts_with("=== srl-swe__datekit-1 with "), "{stdout}");
+    assert!(
+        stdout.contains("--- completion 1 (")
+            && !stdout.contains("--- completion 0 (")
+            && stdout.contains("--- call 3: format error (3 in a row)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("=== format_errors after 3 calls: 0 actions, 3 format errors"), "{stdout}");
+}

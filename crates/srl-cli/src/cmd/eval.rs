@@ -24,8 +24,12 @@ pub struct EvalArgs {
     pub paths: Paths,
     /// SWE-bench predictions (JSONL, a JSON list, or a JSON object keyed by instance id, with instance_id,
     /// model_name_or_path, model_patch), or `gold` (the dataset's patches), or `empty` (no patch).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "policy")]
     pub predictions: Option<String>,
+    /// Run an agent instead of reading predictions (see the policy options): its trajectories, episodes and
+    /// predictions are written beside the reports, then graded.
+    #[command(flatten)]
+    pub agent: super::agent::PolicyArgs,
     /// Only these instances (comma-separated or repeated).
     #[arg(long, value_delimiter = ',', num_args = 1..)]
     pub instance_ids: Vec<String>,
@@ -145,8 +149,28 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     let source = dataset_source(args.split.as_deref(), args.paths.dataset.as_deref());
     let dataset = load_source(&source, Path::new(".")).context("loading the dataset")?;
     let instances = select_instances(dataset.clone(), &args.instance_ids)?;
+    let options = HarnessOptions {
+        timeout: Duration::from_secs(args.timeout),
+        grading: grading_config(&args.grading)?,
+        ..HarnessOptions::default()
+    };
+    if let Some(policy) = &args.agent.policy {
+        let name = policy.trim_end_matches('/').rsplit('/').next().unwrap_or("policy").replace(':', "_");
+        let run_id = args.run_id.clone().unwrap_or_else(|| format!("{}.{name}", source_name(&source)));
+        let layout = RunLayout::new(&args.report_dir, &run_id);
+        return super::agent::eval_policy(
+            &args.paths,
+            &args.agent,
+            &dataset,
+            &instances,
+            &layout,
+            options,
+            args.max_workers,
+            args.rerun,
+        );
+    }
     let Some(pred_arg) = args.predictions.as_deref() else {
-        bail!("give --predictions FILE (SWE-bench's predictions), `gold` or `empty`");
+        bail!("give --predictions FILE (SWE-bench's predictions), `gold` or `empty`, or --policy to run an agent");
     };
     let pred_source = PredictionSource::parse(pred_arg);
     let mut predictions = pred_source.load(&instances).with_context(|| format!("loading --predictions {pred_arg}"))?;
@@ -160,11 +184,6 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     };
     let run_id = args.run_id.clone().unwrap_or_else(|| format!("{}.{}", source_name(&source), pred_name));
     let layout = RunLayout::new(&args.report_dir, &run_id);
-    let options = HarnessOptions {
-        timeout: Duration::from_secs(args.timeout),
-        grading: grading_config(&args.grading)?,
-        ..HarnessOptions::default()
-    };
     grade(&args.paths, &dataset, &instances, &predictions, &layout, options, args.max_workers, args.rerun)
 }
 

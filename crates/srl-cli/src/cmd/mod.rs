@@ -1,5 +1,6 @@
 //! One module per command group. Each holds a clap subcommand enum and a `run` function.
 
+pub mod agent;
 pub mod data;
 pub mod eval;
 pub mod io;

@@ -19,5 +19,5 @@ pub mod trajectory;
 pub use call::{ActionKind, CallError, ToolCall, parse_completion};
 pub use instance::Instance;
 pub use message::{Message, Role};
-pub use prompt::{PromptConfig, Window, render_prompt};
+pub use prompt::{PromptConfig, SystemPrompt, TaskPrompt, Window, render_prompt};
 pub use trajectory::{Step, Trajectory};

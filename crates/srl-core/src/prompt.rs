@@ -10,7 +10,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::message::Message;
-use crate::text::truncate_middle;
+use crate::text::{truncate_end, truncate_middle};
 use crate::trajectory::Step;
 
 /// What the environment says when a command printed nothing (SWE-agent's wording).
@@ -73,6 +73,110 @@ multiple lines
 </parameter>
 </function>"#;
 
+/// A short system message for small models and CPU runs: the output format and the three tools' names and
+/// parameters, without SWE-agent's tool documentation (about a tenth of [`SYSTEM_PROMPT`]'s length).
+pub const COMPACT_SYSTEM_PROMPT: &str = r#"You solve tasks in the repository at /testbed. Functions:
+* bash(command): run a shell command.
+* str_replace_editor(command, path, file_text, old_str, new_str, insert_line, view_range): command is view, create, str_replace, insert or undo_edit.
+* submit(): finish.
+Reply with <think>...</think>, then exactly ONE call:
+<function=NAME>
+<parameter=PARAM>VALUE</parameter>
+</function>"#;
+
+/// Which system message a prompt starts with.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SystemPrompt {
+    /// SWE-agent's system message with the full tool documentation ([`SYSTEM_PROMPT`]), as in SWE-smith's data.
+    #[default]
+    SweAgent,
+    /// [`COMPACT_SYSTEM_PROMPT`]: the output format and the tools' names and parameters only.
+    Compact,
+}
+
+impl SystemPrompt {
+    /// The message text.
+    pub fn text(self) -> &'static str {
+        match self {
+            SystemPrompt::SweAgent => SYSTEM_PROMPT,
+            SystemPrompt::Compact => COMPACT_SYSTEM_PROMPT,
+        }
+    }
+
+    /// The name used in configs: `"swe-agent"` or `"compact"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            SystemPrompt::SweAgent => "swe-agent",
+            SystemPrompt::Compact => "compact",
+        }
+    }
+}
+
+impl fmt::Display for SystemPrompt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for SystemPrompt {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "swe-agent" => Ok(SystemPrompt::SweAgent),
+            "compact" => Ok(SystemPrompt::Compact),
+            _ => Err(format!("system prompt must be `swe-agent` or `compact`, got {s:?}")),
+        }
+    }
+}
+
+/// How the task message frames the issue text.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TaskPrompt {
+    /// SWE-smith's message ([`render_task`]): the upload note, the issue in `<pr_description>` tags and the
+    /// five-step instructions (about 1,000 characters besides the issue).
+    #[default]
+    SweSmith,
+    /// [`render_task_compact`]: the issue in `<pr_description>` tags and one line of instruction.
+    Compact,
+}
+
+impl TaskPrompt {
+    /// The user message that states `task`.
+    pub fn render(self, task: &str) -> String {
+        match self {
+            TaskPrompt::SweSmith => render_task(task),
+            TaskPrompt::Compact => render_task_compact(task),
+        }
+    }
+
+    /// The name used in configs: `"swe-smith"` or `"compact"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            TaskPrompt::SweSmith => "swe-smith",
+            TaskPrompt::Compact => "compact",
+        }
+    }
+}
+
+impl fmt::Display for TaskPrompt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for TaskPrompt {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "swe-smith" => Ok(TaskPrompt::SweSmith),
+            "compact" => Ok(TaskPrompt::Compact),
+            _ => Err(format!("task prompt must be `swe-smith` or `compact`, got {s:?}")),
+        }
+    }
+}
+
 /// How many past action/observation rounds the context keeps.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Window {
@@ -134,7 +238,8 @@ impl<'de> Deserialize<'de> for Window {
     }
 }
 
-/// How a prompt is rendered. Defaults: window 2, observations cut to 8000 characters.
+/// How a prompt is rendered. Defaults: window 2, observations cut to 8000 characters, SWE-agent's system
+/// message, SWE-smith's task message, the task whole.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PromptConfig {
@@ -142,11 +247,24 @@ pub struct PromptConfig {
     pub window: Window,
     /// Observations longer than this many characters keep their head and tail (0: no limit).
     pub max_observation_chars: usize,
+    /// The system message (`"swe-agent"`, default, or `"compact"`).
+    pub system: SystemPrompt,
+    /// The task message's framing (`"swe-smith"`, default, or `"compact"`).
+    pub task: TaskPrompt,
+    /// Task (issue) texts longer than this many characters keep their head, with a line saying how much was
+    /// left out (0, default: no limit).
+    pub max_task_chars: usize,
 }
 
 impl Default for PromptConfig {
     fn default() -> Self {
-        Self { window: Window::default(), max_observation_chars: 8000 }
+        Self {
+            window: Window::default(),
+            max_observation_chars: 8000,
+            system: SystemPrompt::default(),
+            task: TaskPrompt::default(),
+            max_task_chars: 0,
+        }
     }
 }
 
@@ -169,6 +287,16 @@ Follow these steps to resolve the issue:\n\
     )
 }
 
+/// The short task message of [`TaskPrompt::Compact`]: the issue between `<pr_description>` tags and one line of
+/// instruction.
+pub fn render_task_compact(task: &str) -> String {
+    format!(
+        "<pr_description>\n{}\n</pr_description>\n\
+Make the minimal changes to non-test files in /testbed so that the <pr_description> is satisfied.",
+        task.trim()
+    )
+}
+
 /// The user message that carries an observation, as the expert data writes it.
 pub fn render_observation(observation: &str, max_chars: usize) -> String {
     if observation.trim().is_empty() {
@@ -177,15 +305,16 @@ pub fn render_observation(observation: &str, max_chars: usize) -> String {
     format!("OBSERVATION:\n{}", truncate_middle(observation, max_chars))
 }
 
-/// The context for the next action after `history`: system, task, then the last rounds of the window.
+/// The context for the next action after `history`: system, task (cut to `cfg.max_task_chars`), then the last
+/// rounds of the window.
 pub fn render_prompt(task: &str, history: &[Step], cfg: &PromptConfig) -> Vec<Message> {
     let keep = match cfg.window {
         Window::All => history.len(),
         Window::Last(k) => k.min(history.len()),
     };
     let mut messages = Vec::with_capacity(2 + 2 * keep);
-    messages.push(Message::system(SYSTEM_PROMPT));
-    messages.push(Message::user(render_task(task)));
+    messages.push(Message::system(cfg.system.text()));
+    messages.push(Message::user(cfg.task.render(&truncate_end(task.trim(), cfg.max_task_chars))));
     for step in &history[history.len() - keep..] {
         messages.push(Message::assistant(step.action.render()));
         messages.push(Message::user(render_observation(&step.observation, cfg.max_observation_chars)));
@@ -232,6 +361,52 @@ mod tests {
         let cfg = PromptConfig { max_observation_chars: 10, ..Default::default() };
         let m = render_prompt("t", &h, &cfg);
         assert!(m[3].content.contains("<response clipped: 90 characters omitted>"));
+    }
+
+    #[test]
+    fn compact_system_and_task_cut() {
+        let cfg = PromptConfig {
+            system: SystemPrompt::Compact,
+            task: TaskPrompt::Compact,
+            max_task_chars: 5,
+            ..Default::default()
+        };
+        let m = render_prompt("  Fix the parser.  ", &[step("a", "1")], &cfg);
+        assert_eq!(m[0].content, COMPACT_SYSTEM_PROMPT);
+        assert_eq!(
+            m[1].content,
+            "<pr_description>\nFix t\n<text clipped: 10 characters omitted>\n</pr_description>\n\
+             Make the minimal changes to non-test files in /testbed so that the <pr_description> is satisfied."
+        );
+        assert_eq!(m[2].content, ToolCall::bash("a").render());
+        assert!(COMPACT_SYSTEM_PROMPT.len() * 8 < SYSTEM_PROMPT.len());
+        // The default is SWE-agent's message and the whole task.
+        let d = render_prompt("Fix the parser.", &[], &PromptConfig::default());
+        assert_eq!(d[0].content, SYSTEM_PROMPT);
+        assert_eq!(d[1].content, render_task("Fix the parser."));
+        // Each tool of the full message is named in the compact one.
+        for tool in ["bash", "str_replace_editor", "submit"] {
+            assert!(COMPACT_SYSTEM_PROMPT.contains(&format!("{tool}(")), "{tool}");
+        }
+    }
+
+    #[test]
+    fn system_prompt_names() {
+        for s in [SystemPrompt::SweAgent, SystemPrompt::Compact] {
+            assert_eq!(s.name().parse::<SystemPrompt>().unwrap(), s);
+            assert_eq!(serde_json::to_string(&s).unwrap(), format!("\"{}\"", s.name()));
+        }
+        for t in [TaskPrompt::SweSmith, TaskPrompt::Compact] {
+            assert_eq!(t.name().parse::<TaskPrompt>().unwrap(), t);
+            assert_eq!(serde_json::to_string(&t).unwrap(), format!("\"{}\"", t.name()));
+        }
+        assert!("short".parse::<SystemPrompt>().is_err());
+        assert!("short".parse::<TaskPrompt>().is_err());
+        let c: PromptConfig =
+            serde_json::from_str(r#"{"system":"compact","task":"compact","max_task_chars":100}"#).unwrap();
+        assert_eq!((c.system, c.task, c.max_task_chars), (SystemPrompt::Compact, TaskPrompt::Compact, 100));
+        assert_eq!(c.window, Window::Last(2));
+        assert!(serde_json::from_str::<PromptConfig>(r#"{"system":"short"}"#).is_err());
     }
 
     #[test]

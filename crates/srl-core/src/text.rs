@@ -28,6 +28,20 @@ pub fn truncate_middle(text: &str, max_chars: usize) -> Cow<'_, str> {
     ))
 }
 
+/// Keeps the first `max_chars` characters of `text` when it is longer, then a line that says how many characters
+/// were left out. `max_chars == 0` means no limit.
+pub fn truncate_end(text: &str, max_chars: usize) -> Cow<'_, str> {
+    if max_chars == 0 || text.len() <= max_chars {
+        return Cow::Borrowed(text);
+    }
+    let n = text.chars().count();
+    if n <= max_chars {
+        return Cow::Borrowed(text);
+    }
+    let head_end = text.char_indices().nth(max_chars).map_or(text.len(), |(i, _)| i);
+    Cow::Owned(format!("{}\n<text clipped: {} characters omitted>", &text[..head_end], n - max_chars))
+}
+
 /// Normalises line endings to `\n` (recorded terminals write `\r\n`).
 pub fn normalize_newlines(text: &str) -> Cow<'_, str> {
     if text.contains('\r') { Cow::Owned(text.replace("\r\n", "\n")) } else { Cow::Borrowed(text) }
@@ -51,6 +65,16 @@ mod tests {
         let text = "ééééé";
         assert_eq!(truncate_middle(text, 5), text);
         assert_eq!(truncate_middle(text, 2), "é\n<response clipped: 3 characters omitted>\né");
+    }
+
+    #[test]
+    fn keeps_the_head() {
+        let text: String = ('a'..='z').collect();
+        assert_eq!(truncate_end(&text, 10), "abcdefghij\n<text clipped: 16 characters omitted>");
+        assert_eq!(truncate_end(&text, 26), text);
+        assert_eq!(truncate_end(&text, 0), text);
+        assert_eq!(truncate_end("ééé", 2), "éé\n<text clipped: 1 characters omitted>");
+        assert_eq!(truncate_end("ééé", 3), "ééé");
     }
 
     #[test]

@@ -102,6 +102,7 @@ pub struct ChatPrompt {
     /// History messages dropped from the left to fit the budget.
     pub dropped_messages: usize,
     /// True when even the kept head (system and task) exceeds the budget; the ids are then longer than it.
+    /// Logged at debug level only: callers warn (once, with a count, in the trainer).
     pub over_budget: bool,
 }
 
@@ -205,7 +206,8 @@ impl ChatTokenizer {
             if ids.len() <= max_tokens || drop == history {
                 let over_budget = ids.len() > max_tokens;
                 if over_budget {
-                    tracing::warn!(
+                    // Debug only: callers see `over_budget` and summarise (a trainer meets this for every prompt).
+                    tracing::debug!(
                         tokens = ids.len(),
                         max_tokens,
                         "the system message and the task alone exceed the prompt budget"

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
-use srl_core::Window;
+use srl_core::{SystemPrompt, TaskPrompt, Window};
 
 use crate::error::{Result, TrainError};
 
@@ -75,6 +75,15 @@ pub struct DataConfig {
     pub window: Window,
     /// Observations longer than this keep head and tail (0: no limit). Default 8000.
     pub max_observation_chars: usize,
+    /// The system message of every prompt: `"swe-agent"` (default: SWE-agent's, with the tool documentation,
+    /// ~1.5k tokens) or `"compact"` (the output format and the tools' parameters, ~150 tokens). The agent loop
+    /// must render with the same choice.
+    pub system_prompt: SystemPrompt,
+    /// The task message: `"swe-smith"` (default: SWE-smith's upload note and five-step instructions around the
+    /// issue, ~250 tokens besides it) or `"compact"` (the issue and one line of instruction).
+    pub task_prompt: TaskPrompt,
+    /// Task (issue) texts longer than this many characters keep their head (0: no limit). Default 0.
+    pub max_task_chars: usize,
     /// Drop trajectories marked unresolved. Default true.
     pub drop_unresolved: bool,
     /// Instance ids held out for validation. Default none.
@@ -85,6 +94,9 @@ pub struct DataConfig {
     pub holdout_seed: u64,
     /// Use at most this many training examples (0: all). Default 0.
     pub max_train_examples: usize,
+    /// Drop examples (training and validation) whose expert action is longer than this many characters, e.g.
+    /// whole-file edits that a short `sampling.max_new_tokens` could not finish (0: keep all). Default 0.
+    pub max_action_chars: usize,
 }
 
 impl Default for DataConfig {
@@ -94,11 +106,15 @@ impl Default for DataConfig {
             fallback_paths: vec!["tasks/*/solution.json".into()],
             window: Window::Last(2),
             max_observation_chars: 8000,
+            system_prompt: SystemPrompt::SweAgent,
+            task_prompt: TaskPrompt::SweSmith,
+            max_task_chars: 0,
             drop_unresolved: true,
             holdout_ids: Vec::new(),
             holdout_fraction: 0.0,
             holdout_seed: 0,
             max_train_examples: 0,
+            max_action_chars: 0,
         }
     }
 }
@@ -326,7 +342,8 @@ impl Default for CheckpointConfig {
 pub struct LoggingConfig {
     /// Write PNG and SVG plots at each checkpoint. Default true.
     pub plots: bool,
-    /// Log a sample completion at debug level every N steps (0: never). Default 0.
+    /// Every N GRPO steps, log one sampled completion with its reward and the expert action at info level
+    /// (`srl-swe --log srl_train=info`); 0 (default): never.
     pub sample_every: usize,
 }
 
@@ -528,13 +545,26 @@ mod tests {
 
     #[test]
     fn sets_override() {
-        let sets = vec!["grpo.group_size=4".to_string(), "model.path=foo/bar".into(), "data.window=\"all\"".into()];
+        let sets = vec![
+            "grpo.group_size=4".to_string(),
+            "model.path=foo/bar".into(),
+            "data.window=\"all\"".into(),
+            "data.system_prompt=compact".into(),
+        ];
         let c = TrainConfig::parse("[grpo]\ngroup_size = 8\n", &sets, "t").unwrap();
         assert_eq!(c.grpo.group_size, 4);
         assert_eq!(c.model.path, "foo/bar");
         assert_eq!(c.data.window, Window::All);
+        assert_eq!(c.data.system_prompt, SystemPrompt::Compact);
         let e = TrainConfig::parse("", &["grpo.nope=1".into()], "t").unwrap_err().to_string();
         assert!(e.contains("nope"), "{e}");
+    }
+
+    #[test]
+    fn bad_system_prompt_is_named() {
+        assert_eq!(TrainConfig::default().data.system_prompt, SystemPrompt::SweAgent);
+        let e = TrainConfig::parse("[data]\nsystem_prompt = \"short\"\n", &[], "t").unwrap_err().to_string();
+        assert!(e.contains("system_prompt") && e.contains("compact"), "{e}");
     }
 
     #[test]

@@ -86,7 +86,13 @@ pub fn load_split(root: &Path, cfg: &DataConfig) -> Result<(Vec<PathBuf>, Split)
         tracing::warn!(location = %s.location, error = %s.error, "skipped a trajectory");
     }
     let opts = StepOptions {
-        prompt: PromptConfig { window: cfg.window, max_observation_chars: cfg.max_observation_chars },
+        prompt: PromptConfig {
+            window: cfg.window,
+            max_observation_chars: cfg.max_observation_chars,
+            system: cfg.system_prompt,
+            task: cfg.task_prompt,
+            max_task_chars: cfg.max_task_chars,
+        },
         drop_unresolved: cfg.drop_unresolved,
         holdout: Holdout {
             ids: cfg.holdout_ids.iter().cloned().collect(),
@@ -95,6 +101,18 @@ pub fn load_split(root: &Path, cfg: &DataConfig) -> Result<(Vec<PathBuf>, Split)
         },
     };
     let mut split = srl_data::build_examples(&imported.trajectories, &opts);
+    if cfg.max_action_chars > 0 {
+        let before = (split.train.len(), split.valid.len());
+        let fits = |e: &StepExample| e.expert_action.chars().count() <= cfg.max_action_chars;
+        split.train.retain(fits);
+        split.valid.retain(fits);
+        tracing::info!(
+            max_action_chars = cfg.max_action_chars,
+            dropped_train = before.0 - split.train.len(),
+            dropped_valid = before.1 - split.valid.len(),
+            "dropped examples with long expert actions"
+        );
+    }
     if cfg.max_train_examples > 0 {
         split.train.truncate(cfg.max_train_examples);
     }
@@ -137,5 +155,9 @@ mod tests {
         assert!(scored.format_ok && (scored.reward - 1.0).abs() < 1e-9, "{scored:?}");
         let t = sft_target(&split.train[0], false);
         assert!(srl_reward::reward(&t, &split.train[0].expert_action).format_ok);
+        let short = DataConfig { max_action_chars: 200, ..Default::default() };
+        let (_, cut) = load_split(&root, &short).unwrap();
+        assert!(cut.train.len() < split.train.len() && cut.train.len() >= 40, "{}", cut.train.len());
+        assert!(cut.train.iter().all(|e| e.expert_action.chars().count() <= 200));
     }
 }

@@ -91,6 +91,40 @@ pub struct RunSummary {
 /// A GRPO training row: prompt, completion, old log-probs, advantage.
 type Row = (Vec<u32>, Vec<u32>, Vec<f32>, f32);
 
+/// Prompts tokenized so far, and how many of them the system message and the task alone made longer than
+/// `model.max_prompt_tokens` (kept whole). One warning the first time, one summary at the end of the run.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PromptStats {
+    /// Distinct prompts tokenized (training and validation examples).
+    pub prompts: usize,
+    /// Of those, prompts over the budget even without history.
+    pub over_budget: usize,
+    /// The longest prompt in tokens.
+    pub max_tokens: usize,
+}
+
+/// Tokenizes one example's prompt, counting it in `stats` and warning at the first over-long one.
+fn encode_prompt(policy: &Policy, ex: &StepExample, max: usize, stats: &mut PromptStats) -> Result<Vec<u32>> {
+    let p = policy.chat_prompt(&ex.messages, max)?;
+    stats.prompts += 1;
+    stats.max_tokens = stats.max_tokens.max(p.ids.len());
+    if p.over_budget {
+        stats.over_budget += 1;
+        if stats.over_budget == 1 {
+            tracing::warn!(
+                instance = %ex.instance_id,
+                step = ex.step_index,
+                tokens = p.ids.len(),
+                max_prompt_tokens = max,
+                "the system message and the task alone exceed `model.max_prompt_tokens`; such prompts are kept \
+                 whole (counted, with one summary at the end of the run). `data.system_prompt = \"compact\"` or \
+                 `data.max_task_chars` shorten them"
+            );
+        }
+    }
+    Ok(p.ids)
+}
+
 /// A trainer over a policy and step examples, writing under a run folder.
 pub struct Trainer {
     cfg: TrainConfig,
@@ -101,7 +135,11 @@ pub struct Trainer {
     valid: Vec<StepExample>,
     valid_on_train: bool,
     prompt_cache: Vec<Option<Vec<u32>>>,
+    valid_prompt_cache: Vec<Option<Vec<u32>>>,
     target_cache: Vec<Option<Vec<u32>>>,
+    prompt_stats: PromptStats,
+    /// GRPO steps in this run segment whose dynamic sampling gave up (partial batches).
+    partial_batches: usize,
     metric: Metric,
     state: TrainState,
     rng: ChaCha8Rng,
@@ -197,6 +235,7 @@ impl Trainer {
         let metric: Metric = cfg.grpo.metric.parse().map_err(TrainError::Config)?;
         let seed = cfg.algorithm.seed;
         let n = train.len();
+        let n_valid = valid.len();
         let mut t = Trainer {
             rng: ChaCha8Rng::seed_from_u64(seed),
             state: TrainState { rng_seed: seed, rng_word_pos: "0".into(), ..Default::default() },
@@ -208,7 +247,10 @@ impl Trainer {
             valid,
             valid_on_train,
             prompt_cache: vec![None; n],
+            valid_prompt_cache: vec![None; n_valid],
             target_cache: vec![None; n],
+            prompt_stats: PromptStats::default(),
+            partial_batches: 0,
             metric,
             records: Vec::new(),
             started: Instant::now(),
@@ -233,6 +275,10 @@ impl Trainer {
     }
     pub fn out(&self) -> &Path {
         &self.out
+    }
+    /// Prompt lengths seen so far (over-budget count).
+    pub fn prompt_stats(&self) -> &PromptStats {
+        &self.prompt_stats
     }
 
     fn restore(&mut self, dir: &Path) -> Result<()> {
@@ -286,8 +332,19 @@ impl Trainer {
         if let Some(p) = &self.prompt_cache[i] {
             return Ok(p.clone());
         }
-        let ids = self.policy.chat_prompt_ids(&self.train[i].messages, self.cfg.model.max_prompt_tokens)?;
+        let ids =
+            encode_prompt(&self.policy, &self.train[i], self.cfg.model.max_prompt_tokens, &mut self.prompt_stats)?;
         self.prompt_cache[i] = Some(ids.clone());
+        Ok(ids)
+    }
+
+    fn valid_prompt_ids(&mut self, i: usize) -> Result<Vec<u32>> {
+        if let Some(p) = &self.valid_prompt_cache[i] {
+            return Ok(p.clone());
+        }
+        let ids =
+            encode_prompt(&self.policy, &self.valid[i], self.cfg.model.max_prompt_tokens, &mut self.prompt_stats)?;
+        self.valid_prompt_cache[i] = Some(ids.clone());
         Ok(ids)
     }
 
@@ -320,10 +377,12 @@ impl Trainer {
             let mut rec = self.train_step()?;
             let step = rec.step;
             let v_every = self.cfg.validation.every;
+            let mut new_best = false;
             if v_every > 0 && (step % v_every == 0 || step == total) {
                 let v = self.validate()?;
                 if self.state.best.is_none_or(|(_, b)| v.similarity > b) {
                     self.state.best = Some((step, v.similarity));
+                    new_best = true;
                 }
                 rec.valid = Some(v);
             }
@@ -331,7 +390,8 @@ impl Trainer {
             on_step(&rec);
             let c_every = self.cfg.checkpoint.every;
             interrupted = stop.load(Ordering::SeqCst);
-            if (c_every > 0 && step % c_every == 0) || step == total || interrupted {
+            // A new best validation is checkpointed at once, so that the best checkpoint always exists.
+            if (c_every > 0 && step % c_every == 0) || step == total || interrupted || new_best {
                 last_ckpt = Some(self.save_checkpoint()?);
             }
             if interrupted {
@@ -341,6 +401,25 @@ impl Trainer {
         }
         if !interrupted {
             self.export_final()?;
+        }
+        if self.partial_batches > 0 {
+            tracing::warn!(
+                steps = self.partial_batches,
+                "dynamic sampling gave up on {} GRPO step(s) of this run: partial batches",
+                self.partial_batches
+            );
+        }
+        let ps = &self.prompt_stats;
+        if ps.over_budget > 0 {
+            tracing::warn!(
+                over_budget = ps.over_budget,
+                prompts = ps.prompts,
+                longest = ps.max_tokens,
+                max_prompt_tokens = self.cfg.model.max_prompt_tokens,
+                "{} of {} prompts were longer than `model.max_prompt_tokens` without any history",
+                ps.over_budget,
+                ps.prompts
+            );
         }
         Ok(RunSummary { steps: self.state.step, interrupted, last_checkpoint: last_ckpt })
     }
@@ -428,14 +507,22 @@ impl Trainer {
         type Kept = (Vec<u32>, Vec<(Vec<u32>, Vec<f32>)>, Vec<f64>);
         let mut kept: Vec<Kept> = Vec::new();
         let mut rounds = 0;
+        let every = self.cfg.logging.sample_every;
+        let mut show_sample = every > 0 && (step0 + 1).is_multiple_of(every);
         while kept.len() < g.prompts_per_batch {
             if rounds == g.max_sampling_rounds {
-                tracing::warn!(
-                    step = step0 + 1,
-                    kept = kept.len(),
-                    wanted = g.prompts_per_batch,
-                    "dynamic sampling gave up: training on a partial batch"
-                );
+                self.partial_batches += 1;
+                if self.partial_batches == 1 {
+                    tracing::warn!(
+                        step = step0 + 1,
+                        kept = kept.len(),
+                        wanted = g.prompts_per_batch,
+                        "dynamic sampling gave up: training on a partial batch (every group's rewards were equal); \
+                         later ones are logged at debug level and counted at the end (metrics: `groups`)"
+                    );
+                } else {
+                    tracing::debug!(step = step0 + 1, kept = kept.len(), "dynamic sampling gave up");
+                }
                 break;
             }
             rounds += 1;
@@ -461,6 +548,17 @@ impl Trainer {
                 }
             }
             reward_s += t.elapsed().as_secs_f64();
+            if show_sample && let Some(c) = comps.first() {
+                show_sample = false;
+                tracing::info!(
+                    step = step0 + 1,
+                    instance = %self.train[idx[0]].instance_id,
+                    reward = per_prompt[0][0],
+                    "sample completion:\n{}\n--- expert action:\n{}",
+                    c.text,
+                    self.train[idx[0]].expert_action
+                );
+            }
             for (pi, rewards) in per_prompt.into_iter().enumerate() {
                 groups_seen += 1;
                 all_rewards.extend_from_slice(&rewards);
@@ -578,13 +676,11 @@ impl Trainer {
             seed: 0,
         };
         let (mut sim, mut fmt, mut rew) = (0.0, 0usize, 0.0);
-        for chunk in self.valid[..n].chunks(16) {
-            let prompts: Vec<Vec<u32>> = chunk
-                .iter()
-                .map(|e| self.policy.chat_prompt_ids(&e.messages, self.cfg.model.max_prompt_tokens))
-                .collect::<srl_policy::Result<_>>()?;
+        for start in (0..n).step_by(16) {
+            let end = (start + 16).min(n);
+            let prompts: Vec<Vec<u32>> = (start..end).map(|i| self.valid_prompt_ids(i)).collect::<Result<_>>()?;
             let comps = self.policy.sample(&prompts, &opts)?;
-            for (e, c) in chunk.iter().zip(&comps) {
+            for (e, c) in self.valid[start..end].iter().zip(&comps) {
                 let s = Scorer::new(&e.expert_action, self.metric).score(&c.text);
                 rew += s.reward;
                 let bucket = if !s.format_ok {
@@ -669,7 +765,8 @@ impl Trainer {
             &[("similarity", &vs), ("format-valid rate", &vf)],
         )?;
         let sft = pts(&|r| (r.phase == "sft").then_some(r.loss));
-        let grpo_loss = pts(&|r| (r.phase == "grpo").then_some(r.loss));
+        // A GRPO step whose groups were all dropped trained on nothing: no loss point.
+        let grpo_loss = pts(&|r| (r.phase == "grpo" && r.groups != Some(0)).then_some(r.loss));
         crate::plot::write_plot(&dir, "loss", "Loss", "loss", &[("SFT loss", &sft), ("GRPO loss", &grpo_loss)])?;
         Ok(())
     }

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
-use srl_core::{ActionKind, PromptConfig, Trajectory, Window};
+use srl_core::{ActionKind, PromptConfig, SystemPrompt, TaskPrompt, Trajectory, Window};
 use srl_data::{Format, Holdout, ImportOptions, StepOptions};
 
 use super::io::write_jsonl;
@@ -47,11 +47,28 @@ pub struct PromptArgs {
     /// Observations longer than this keep their head and tail (0: no limit).
     #[arg(long, default_value_t = PromptConfig::default().max_observation_chars)]
     max_observation_chars: usize,
+    /// The system message: `swe-agent` (SWE-agent's, with the tool documentation) or `compact` (the output format
+    /// and the tools' parameters only).
+    #[arg(long, default_value = "swe-agent")]
+    system_prompt: SystemPrompt,
+    /// The task message: `swe-smith` (the issue inside SWE-smith's instructions) or `compact` (the issue and one
+    /// line of instruction).
+    #[arg(long, default_value = "swe-smith")]
+    task_prompt: TaskPrompt,
+    /// Task texts longer than this keep their head (0: no limit).
+    #[arg(long, default_value_t = 0)]
+    max_task_chars: usize,
 }
 
 impl PromptArgs {
     fn config(&self) -> PromptConfig {
-        PromptConfig { window: self.window, max_observation_chars: self.max_observation_chars }
+        PromptConfig {
+            window: self.window,
+            max_observation_chars: self.max_observation_chars,
+            system: self.system_prompt,
+            task: self.task_prompt,
+            max_task_chars: self.max_task_chars,
+        }
     }
 }
 

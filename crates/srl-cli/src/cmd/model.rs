@@ -210,6 +210,13 @@ fn generate(a: GenerateArgs) -> anyhow::Result<()> {
     if prompt.dropped_messages > 0 {
         eprintln!("note: dropped {} history messages to fit {} tokens", prompt.dropped_messages, a.max_prompt_tokens);
     }
+    if prompt.over_budget {
+        eprintln!(
+            "note: the system message and the task alone take {} tokens, over --max-prompt-tokens {}; kept whole",
+            prompt.ids.len(),
+            a.max_prompt_tokens
+        );
+    }
     let t = std::time::Instant::now();
     let out = policy.sample(std::slice::from_ref(&prompt.ids), &opts)?;
     let secs = t.elapsed().as_secs_f64();

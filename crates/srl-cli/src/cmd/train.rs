@@ -10,9 +10,10 @@ use srl_train::{StepRecord, TrainConfig, Trainer};
 
 #[derive(Debug, clap::Args)]
 pub struct TrainArgs {
-    /// The run's TOML config (every key is optional; see configs/quickstart.toml for all of them).
-    #[arg(long)]
-    config: PathBuf,
+    /// The run's TOML config (every key is optional; see configs/quickstart.toml for all of them). With --resume
+    /// it may be left out: the run folder's resolved config.toml is used.
+    #[arg(long, required_unless_present = "resume")]
+    config: Option<PathBuf>,
     /// Override a config key, e.g. `--set grpo.group_size=4 --set model.path=models/x` (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     sets: Vec<String>,
@@ -31,7 +32,14 @@ pub struct TrainArgs {
 }
 
 pub fn run(args: TrainArgs) -> anyhow::Result<()> {
-    let cfg = TrainConfig::from_file(&args.config, &args.sets)?;
+    let config = match &args.config {
+        Some(c) => c.clone(),
+        None => args.out.join(srl_train::trainer::CONFIG),
+    };
+    if !config.exists() {
+        anyhow::bail!("{}: no such config file", config.display());
+    }
+    let cfg = TrainConfig::from_file(&config, &args.sets)?;
     if args.print_config {
         print!("{}", cfg.to_toml());
         return Ok(());

@@ -251,7 +251,8 @@ fn a_garbage_policy_ends_by_the_format_rule_and_is_not_resolved() {
     ]);
     assert!(out.status.success(), "stderr: {}", text(&out.stderr));
     let stdout = text(&out.stdout);
-    assert!(stdout.starts_with("=== srl-swe__datekit-1 with "), "{stdout}");
+    assert!(stdout.starts_with("prompts: window 2, system swe-agent"), "{stdout}");
+    assert!(stdout.contains("\n=== srl-swe__datekit-1 with "), "{stdout}");
     assert!(
         stdout.contains("--- completion 1 (")
             && !stdout.contains("--- completion 0 (")
@@ -259,4 +260,59 @@ fn a_garbage_policy_ends_by_the_format_rule_and_is_not_resolved() {
         "{stdout}"
     );
     assert!(stdout.contains("=== format_errors after 3 calls: 0 actions, 3 format errors"), "{stdout}");
+}
+
+#[test]
+fn the_quickstart_model_runs_the_agent_loop_with_its_training_prompts() {
+    if skip() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("tiny");
+    let run = dir.path().join("run");
+    let out = srl(&[
+        "train",
+        "--config",
+        "configs/quickstart.toml",
+        "--out",
+        run.to_str().unwrap(),
+        "--set",
+        &format!("model.path={}", model.display()),
+        "--set",
+        "algorithm.steps=3",
+        "--set",
+        "sft.warmup_steps=2",
+        "--set",
+        "grpo.prompts_per_batch=1",
+        "--set",
+        "grpo.group_size=2",
+        "--set",
+        "sampling.max_new_tokens=8",
+        "--set",
+        "validation.every=3",
+        "--set",
+        "validation.max_examples=1",
+    ]);
+    assert!(out.status.success(), "train: {}", text(&out.stderr));
+    let policy = run.join("final");
+    let out = srl(&[
+        "rollout",
+        "--task",
+        "srl-swe__datekit-1",
+        "--policy",
+        policy.to_str().unwrap(),
+        "--max-tokens",
+        "48",
+        "--max-steps",
+        "4",
+    ]);
+    assert!(out.status.success(), "rollout: {}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    // The prompts are rendered as in training (read from final/prompt.json), and the episode ends by a rule.
+    assert!(stdout.contains("system compact, task compact") && stdout.contains("prompt.json"), "{stdout}");
+    assert!(stdout.contains("=== "), "{stdout}");
+    assert!(
+        ["format_errors after", "step_limit after", "submitted after"].iter().any(|e| stdout.contains(e)),
+        "{stdout}"
+    );
 }

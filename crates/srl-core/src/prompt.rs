@@ -238,6 +238,9 @@ impl<'de> Deserialize<'de> for Window {
     }
 }
 
+/// The file beside a trained model (`<run>/final/prompt.json`) holding the [`PromptConfig`] it was trained with.
+pub const PROMPT_CONFIG_FILE: &str = "prompt.json";
+
 /// How a prompt is rendered. Defaults: window 2, observations cut to 8000 characters, SWE-agent's system
 /// message, SWE-smith's task message, the task whole.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -77,6 +77,17 @@ pub fn resolve_files(root: &Path, cfg: &DataConfig) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
+/// How the run's prompts are rendered (the agent must render them the same way: `final/prompt.json`).
+pub fn prompt_config(cfg: &DataConfig) -> PromptConfig {
+    PromptConfig {
+        window: cfg.window,
+        max_observation_chars: cfg.max_observation_chars,
+        system: cfg.system_prompt,
+        task: cfg.task_prompt,
+        max_task_chars: cfg.max_task_chars,
+    }
+}
+
 /// Reads the trajectories and builds the train/validation split.
 pub fn load_split(root: &Path, cfg: &DataConfig) -> Result<(Vec<PathBuf>, Split)> {
     let files = resolve_files(root, cfg)?;
@@ -86,13 +97,7 @@ pub fn load_split(root: &Path, cfg: &DataConfig) -> Result<(Vec<PathBuf>, Split)
         tracing::warn!(location = %s.location, error = %s.error, "skipped a trajectory");
     }
     let opts = StepOptions {
-        prompt: PromptConfig {
-            window: cfg.window,
-            max_observation_chars: cfg.max_observation_chars,
-            system: cfg.system_prompt,
-            task: cfg.task_prompt,
-            max_task_chars: cfg.max_task_chars,
-        },
+        prompt: prompt_config(cfg),
         drop_unresolved: cfg.drop_unresolved,
         holdout: Holdout {
             ids: cfg.holdout_ids.iter().cloned().collect(),

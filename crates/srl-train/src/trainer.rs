@@ -771,7 +771,8 @@ impl Trainer {
         Ok(())
     }
 
-    /// `final/`: the adapter (LoRA) or the full weights (full fine-tuning) as loadable folders.
+    /// `final/`: the adapter (LoRA) or the full weights (full fine-tuning) as loadable folders, and `prompt.json`:
+    /// how the prompts were rendered, which `srl-swe eval --policy` / `rollout` read so the agent sees the same bytes.
     fn export_final(&self) -> Result<()> {
         let dir = self.out.join("final");
         if self.policy.lora().is_some() {
@@ -779,6 +780,10 @@ impl Trainer {
         } else {
             self.policy.save_full(&dir.join("model"))?;
         }
+        let prompt = crate::data::prompt_config(&self.cfg.data);
+        let text = serde_json::to_string_pretty(&prompt).map_err(|e| TrainError::Data(e.to_string()))? + "\n";
+        let path = dir.join(srl_core::prompt::PROMPT_CONFIG_FILE);
+        std::fs::write(&path, text).map_err(|e| TrainError::io(&path, e))?;
         Ok(())
     }
 }

@@ -304,9 +304,15 @@ fn quickstart_config_runs() {
         "checkpoints/step-00000003/trainable.safetensors",
         "checkpoints/step-00000003/optimizer.safetensors",
         "final/model/model.safetensors",
+        "final/prompt.json",
     ] {
         assert!(out.join(f).exists(), "run folder lacks {f}");
     }
+    // The prompt settings the agent must reuse: the quickstart's compact prompts.
+    let prompt: srl_core::PromptConfig =
+        serde_json::from_str(&std::fs::read_to_string(out.join("final/prompt.json")).unwrap()).unwrap();
+    assert_eq!(prompt, srl_train::data::prompt_config(&cfg.data));
+    assert_eq!(prompt.system, srl_core::prompt::SystemPrompt::Compact);
     let phases: Vec<&str> = t.records().iter().map(|r| r.phase.as_str()).collect();
     assert_eq!(phases, ["sft", "sft", "grpo"]);
     let v = t.records()[2].valid.as_ref().expect("validation at the last step");

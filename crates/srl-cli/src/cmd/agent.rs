@@ -61,12 +61,35 @@ pub struct PolicyArgs {
     /// `standard`, or `oracle-edit` (the gold-patched files' contents in the prompt, str_replace edits only).
     #[arg(long, default_value = "standard")]
     pub mode: String,
-    /// Past action/observation rounds in each prompt, a number or `all` (must match training).
-    #[arg(long, default_value = "2")]
-    pub window: String,
-    /// Longest observation in a prompt, characters (must match training).
-    #[arg(long, default_value_t = 8000)]
-    pub max_observation_chars: usize,
+    /// How prompts are rendered, a JSON file (`PromptConfig`); default: the policy folder's `prompt.json` (what
+    /// `srl-swe train` writes beside `final/`), else the defaults. The flags below override single fields.
+    #[arg(long)]
+    pub prompt_config: Option<PathBuf>,
+    /// Past action/observation rounds in each prompt, a number or `all` (default 2; must match training).
+    #[arg(long)]
+    pub window: Option<String>,
+    /// Longest observation in a prompt, characters (default 8000; must match training).
+    #[arg(long)]
+    pub max_observation_chars: Option<usize>,
+    /// `swe-agent` (default) or `compact` system message (must match training).
+    #[arg(long)]
+    pub system_prompt: Option<String>,
+    /// `swe-smith` (default) or `compact` task message (must match training).
+    #[arg(long)]
+    pub task_prompt: Option<String>,
+    /// Cut the issue text to this many characters (0: whole; must match training).
+    #[arg(long)]
+    pub max_task_chars: Option<usize>,
+}
+
+/// The `prompt.json` a trainer wrote beside a policy folder: in it, or in its parent (`final/model` -> `final/`).
+fn prompt_file_beside(policy: &str) -> Option<PathBuf> {
+    let dir = Path::new(policy);
+    if !dir.is_dir() {
+        return None;
+    }
+    let candidates = [Some(dir.to_path_buf()), dir.parent().map(Path::to_path_buf)];
+    candidates.into_iter().flatten().map(|d| d.join(srl_core::prompt::PROMPT_CONFIG_FILE)).find(|p| p.is_file())
 }
 
 impl PolicyArgs {
@@ -92,11 +115,53 @@ impl PolicyArgs {
         build_policy(spec, &opts).with_context(|| format!("loading --policy {spec}"))
     }
 
+    /// The prompt settings: `--prompt-config`, else the policy's `prompt.json`, else the defaults; then the flags.
+    /// Returns where they came from too.
+    fn prompt(&self) -> anyhow::Result<(PromptConfig, String)> {
+        let file = self.prompt_config.clone().or_else(|| self.policy.as_deref().and_then(prompt_file_beside));
+        let (mut p, from) = match file {
+            Some(f) => {
+                let text = std::fs::read_to_string(&f).with_context(|| format!("reading {}", f.display()))?;
+                let p: PromptConfig =
+                    serde_json::from_str(&text).with_context(|| format!("{}: not a prompt config", f.display()))?;
+                (p, f.display().to_string())
+            }
+            None => (PromptConfig::default(), "defaults".to_string()),
+        };
+        if let Some(w) = &self.window {
+            p.window = w.parse::<Window>().map_err(|e| anyhow::anyhow!("--window: {e}"))?;
+        }
+        if let Some(n) = self.max_observation_chars {
+            p.max_observation_chars = n;
+        }
+        if let Some(s) = &self.system_prompt {
+            p.system = s.parse().map_err(|e| anyhow::anyhow!("--system-prompt: {e}"))?;
+        }
+        if let Some(s) = &self.task_prompt {
+            p.task = s.parse().map_err(|e| anyhow::anyhow!("--task-prompt: {e}"))?;
+        }
+        if let Some(n) = self.max_task_chars {
+            p.max_task_chars = n;
+        }
+        Ok((p, from))
+    }
+
     fn config(&self) -> anyhow::Result<AgentConfig> {
-        let window: Window = self.window.parse().map_err(|e| anyhow::anyhow!("--window: {e}"))?;
         let mode: Mode = self.mode.parse().map_err(|e| anyhow::anyhow!("--mode: {e}"))?;
+        let (prompt, from) = self.prompt()?;
+        println!(
+            "prompts: window {}, system {}, task {}, observations <= {} chars, issue {} (from {from})",
+            prompt.window,
+            prompt.system.name(),
+            prompt.task.name(),
+            prompt.max_observation_chars,
+            match prompt.max_task_chars {
+                0 => "whole".to_string(),
+                n => format!("<= {n} chars"),
+            }
+        );
         let cfg = AgentConfig {
-            prompt: PromptConfig { window, max_observation_chars: self.max_observation_chars },
+            prompt,
             max_steps: self.max_steps,
             max_format_errors: self.max_format_errors,
             max_total_tokens: (self.token_budget > 0).then_some(self.token_budget),

@@ -49,6 +49,20 @@ impl Sandbox {
         Ok(Sandbox { docker, run_id })
     }
 
+    /// For tests that need Docker: `None` when `SRL_SKIP_DOCKER=1` (the test returns early and says so), else a
+    /// connected sandbox. An unreachable daemon panics with what to do, so a Docker test never passes by skipping
+    /// by accident.
+    pub async fn connect_for_test() -> Option<Sandbox> {
+        if std::env::var("SRL_SKIP_DOCKER").is_ok_and(|v| v == "1") {
+            eprintln!("SRL_SKIP_DOCKER=1: skipping a Docker test");
+            return None;
+        }
+        match Sandbox::connect().await {
+            Ok(s) => Some(s),
+            Err(e) => panic!("Docker is unreachable ({e}); these tests need it. Set SRL_SKIP_DOCKER=1 to skip them."),
+        }
+    }
+
     /// The same connection with another run id (labels of the containers created through it).
     pub fn with_run_id(mut self, run_id: impl Into<String>) -> Self {
         self.run_id = run_id.into();

@@ -165,16 +165,9 @@ impl AgentPolicy for Canned {
 pub const BASH_LS: &str = "<think>\nlook\n</think>\n<function=bash>\n<parameter=command>ls</parameter>\n</function>";
 pub const SUBMIT: &str = "<think>\ndone\n</think>\n<function=submit>\n</function>";
 
-/// The sandbox, or `None` when `SRL_SKIP_DOCKER=1`. Without that variable an unreachable daemon fails the test.
+/// The sandbox, or `None` when `SRL_SKIP_DOCKER=1` (see [`Sandbox::connect_for_test`]).
 pub async fn sandbox() -> Option<Sandbox> {
-    if std::env::var("SRL_SKIP_DOCKER").is_ok_and(|v| v == "1") {
-        eprintln!("SRL_SKIP_DOCKER=1: skipping a Docker test");
-        return None;
-    }
-    match Sandbox::connect().await {
-        Ok(s) => Some(s),
-        Err(e) => panic!("Docker is unreachable ({e}); these tests need it. Set SRL_SKIP_DOCKER=1 to skip them."),
-    }
+    Sandbox::connect_for_test().await
 }
 
 static IMAGES: OnceCell<Vec<(Instance, String)>> = OnceCell::const_new();

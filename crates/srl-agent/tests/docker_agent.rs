@@ -4,35 +4,38 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use common::{images, passed, recorded, sandbox, task_name, test_files};
+use common::{builder, images, recorded, sandbox, task_name, tasks};
 use srl_agent::{
     AgentConfig, ExitReason, Mode, PolicyBuildOptions, ScriptedPolicy, StepEvent, build_policy, run_episode,
 };
 use srl_core::{ActionKind, Instance};
-use srl_sandbox::{Container, ContainerOptions, ExecOptions, Sandbox};
+use srl_eval::{Harness, HarnessOptions, Prediction};
+use srl_sandbox::{Container, ContainerOptions, Sandbox};
 
 async fn start(sb: &Sandbox, inst: &Instance, image: &str) -> Container {
     let opts = ContainerOptions { instance_id: Some(inst.instance_id.clone()), ..Default::default() };
     Container::start(sb, image, &opts).await.unwrap()
 }
 
-/// Applies `patch` and the test patch in a fresh container and runs the task's tests: every FAIL_TO_PASS and
-/// PASS_TO_PASS test must pass.
-async fn grade(sb: &Sandbox, inst: &Instance, image: &str, patch: &str) {
-    let c = start(sb, inst, image).await;
-    let r = c.apply_patch(patch).await.unwrap();
-    assert!(r.method.is_some(), "{}: the agent's patch does not apply: {}", inst.instance_id, r.summary());
-    let r = c.apply_patch(&inst.test_patch).await.unwrap();
-    assert!(r.method.is_some(), "{}: the test patch does not apply: {}", inst.instance_id, r.summary());
-    let cmd = format!("pytest -rA {}", test_files(&inst.test_patch).join(" "));
-    let out = c.exec(&cmd, &ExecOptions::with_timeout(Duration::from_secs(120))).await.unwrap();
-    let p = passed(&out.output);
-    for t in inst.fail_to_pass.iter().chain(&inst.pass_to_pass) {
-        assert!(p.contains(t), "{}: {t} did not pass:\n{}", inst.instance_id, out.output);
-    }
-    c.remove().await.unwrap();
+/// Grades `patch` with the evaluator (a fresh container, the test patch, the environment's test command, the
+/// log parsed and graded as SWE-bench does): every FAIL_TO_PASS and PASS_TO_PASS test must pass.
+async fn grade(sb: &Sandbox, inst: &Instance, patch: &str) {
+    let h = Harness::new(sb.clone(), builder(sb), tasks(), HarnessOptions::default());
+    let prediction = Prediction {
+        instance_id: inst.instance_id.clone(),
+        model_name_or_path: "scripted".into(),
+        model_patch: Some(patch.into()),
+    };
+    let ev = h.evaluate(inst, &prediction).await;
+    let r = ev.report.as_ref().unwrap_or_else(|| panic!("{}: not graded: {:?}", inst.instance_id, ev.extras));
+    let ts = r.tests_status.as_ref().unwrap();
+    assert!(ts.fail_to_pass.failure.is_empty(), "{}: {:?}", inst.instance_id, ts.fail_to_pass.failure);
+    assert!(ts.pass_to_pass.failure.is_empty(), "{}: {:?}", inst.instance_id, ts.pass_to_pass.failure);
+    assert_eq!(ts.fail_to_pass.success.len(), inst.fail_to_pass.len(), "{}", inst.instance_id);
+    assert_eq!(ts.pass_to_pass.success.len(), inst.pass_to_pass.len(), "{}", inst.instance_id);
+    assert!(r.resolved, "{}", inst.instance_id);
 }
 
 async fn solve_with_the_script(sb: &Sandbox, inst: &Instance, image: &str) {
@@ -60,7 +63,7 @@ async fn solve_with_the_script(sb: &Sandbox, inst: &Instance, image: &str) {
         inst.instance_id
     );
     assert_eq!(ep.trajectory.patch.as_deref(), Some(patch));
-    grade(sb, inst, image, patch).await;
+    grade(sb, inst, patch).await;
     eprintln!("{}: {} steps, solved and graded in {:.1?}", inst.instance_id, ep.steps, t.elapsed());
 }
 
@@ -94,7 +97,7 @@ async fn oracle_mode_solves_with_str_replace_edits_only() {
     let original = std::fs::read_to_string(common::root().join("tasks/confparse/repo/confparse/parser.py")).unwrap();
     assert!(ep.trajectory.task.contains(&format!("<file path=\"/testbed/confparse/parser.py\">\n{original}")));
     assert_eq!(ep.patch.as_deref().unwrap(), inst.patch);
-    grade(&sb, inst, image, ep.patch.as_deref().unwrap()).await;
+    grade(&sb, inst, ep.patch.as_deref().unwrap()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

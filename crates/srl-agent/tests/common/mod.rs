@@ -170,15 +170,19 @@ pub async fn sandbox() -> Option<Sandbox> {
     Sandbox::connect_for_test().await
 }
 
+/// The image builder over the repository's recipes and specs, printing build progress.
+pub fn builder(sb: &Sandbox) -> ImageBuilder {
+    let progress: srl_sandbox::Progress = Arc::new(|l: &str| eprintln!("[build] {l}"));
+    ImageBuilder::new(sb, &root().join("docker"), &root().join("environments")).unwrap().progress(progress)
+}
+
 static IMAGES: OnceCell<Vec<(Instance, String)>> = OnceCell::const_new();
 
 /// The instance images of every bundled task (built once if missing; cached by content hash).
 pub async fn images(sb: &Sandbox) -> &'static [(Instance, String)] {
     IMAGES
         .get_or_init(|| async {
-            let progress: srl_sandbox::Progress = Arc::new(|l: &str| eprintln!("[build] {l}"));
-            let b =
-                ImageBuilder::new(sb, &root().join("docker"), &root().join("environments")).unwrap().progress(progress);
+            let b = builder(sb);
             let tasks = tasks();
             let mut out = Vec::new();
             for inst in &tasks.instances {
@@ -189,23 +193,4 @@ pub async fn images(sb: &Sandbox) -> &'static [(Instance, String)] {
             out
         })
         .await
-}
-
-/// Test files a test patch touches.
-pub fn test_files(test_patch: &str) -> Vec<String> {
-    test_patch
-        .lines()
-        .filter_map(|l| l.strip_prefix("diff --git a/"))
-        .filter_map(|l| l.split(" b/").nth(1))
-        .map(str::to_string)
-        .collect()
-}
-
-/// Test ids pytest -rA reports as passed.
-pub fn passed(log: &str) -> std::collections::HashSet<String> {
-    log.lines()
-        .filter_map(|l| l.strip_prefix("PASSED "))
-        .filter_map(|l| l.split_whitespace().next())
-        .map(str::to_string)
-        .collect()
 }

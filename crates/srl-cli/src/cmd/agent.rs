@@ -10,11 +10,11 @@ use srl_agent::{
     AgentConfig, AgentPolicy, Episode, Mode, PolicyBuildOptions, StepEvent, TrajectoryFormat, build_policy,
 };
 use srl_core::{Instance, PromptConfig, Window};
-use srl_eval::{
-    Harness, HarnessOptions, Prediction, RunLayout, load_source, select_instances, summarize_run, write_atomic,
-};
+use srl_eval::{Harness, HarnessOptions, Prediction, RunLayout, load_source, select_instances, summarize_run};
 
 use super::eval::{dataset_source, harness, instance_bar, print_summary, say, tail_lines};
+use super::io::{write_json_atomic, write_jsonl_atomic};
+use super::model::parse_device;
 use super::sandbox::{Paths, block, connect, spinner};
 
 /// The policy and how the agent runs it.
@@ -95,14 +95,7 @@ fn prompt_file_beside(policy: &str) -> Option<PathBuf> {
 impl PolicyArgs {
     fn build(&self) -> anyhow::Result<Box<dyn AgentPolicy>> {
         let Some(spec) = &self.policy else { bail!("give --policy MODEL_DIR|http://HOST:PORT/v1|scripted:PATH") };
-        let device = match self.device.as_str() {
-            "cpu" => srl_policy::Device::Cpu,
-            "cuda" => srl_policy::Device::new_cuda(0)?,
-            s => match s.strip_prefix("cuda:").and_then(|n| n.parse().ok()) {
-                Some(n) => srl_policy::Device::new_cuda(n)?,
-                None => bail!("unknown --device `{s}` (cpu, cuda, cuda:N)"),
-            },
-        };
+        let device = parse_device(&self.device)?;
         let opts = PolicyBuildOptions {
             model: self.model.clone(),
             api_key_env: self.api_key_env.clone(),
@@ -200,7 +193,7 @@ async fn run_agent(
         Err((kind, message)) => {
             let note = serde_json::json!({"instance_id": inst.instance_id, "exit": "sandbox_error", "error": kind,
                 "message": message});
-            write_atomic(&dir.join(EPISODE_FILE), (serde_json::to_string_pretty(&note)? + "\n").as_bytes())?;
+            write_json_atomic(&dir.join(EPISODE_FILE), &note)?;
             (prediction(Some(String::new())), format!("no episode: {}", tail_lines(&message, 2)))
         }
         Ok(c) => {
@@ -218,7 +211,7 @@ async fn run_agent(
             (prediction(Some(ep.patch.clone().unwrap_or_default())), what)
         }
     };
-    write_atomic(&dir.join(PREDICTION_FILE), (serde_json::to_string_pretty(&pred)? + "\n").as_bytes())?;
+    write_json_atomic(&dir.join(PREDICTION_FILE), &pred)?;
     Ok((pred, what))
 }
 
@@ -226,7 +219,7 @@ fn write_episode(ep: &Episode, dir: &Path) -> anyhow::Result<()> {
     let tmp = dir.join(format!(".{TRAJECTORY_FILE}.tmp"));
     ep.write_trajectory(&tmp, TrajectoryFormat::Canonical)?;
     std::fs::rename(&tmp, dir.join(TRAJECTORY_FILE)).with_context(|| format!("writing {}", dir.display()))?;
-    write_atomic(&dir.join(EPISODE_FILE), (serde_json::to_string_pretty(ep)? + "\n").as_bytes())?;
+    write_json_atomic(&dir.join(EPISODE_FILE), ep)?;
     Ok(())
 }
 
@@ -319,13 +312,8 @@ pub(crate) fn eval_policy(
     let order: std::collections::HashMap<&str, usize> =
         instances.iter().enumerate().map(|(i, x)| (x.instance_id.as_str(), i)).collect();
     predictions.sort_by_key(|p| order.get(p.instance_id.as_str()).copied().unwrap_or(usize::MAX));
-    let mut text = String::new();
-    for p in &predictions {
-        text += &serde_json::to_string(p)?;
-        text.push('\n');
-    }
     let pred_path = layout.run_dir().join("predictions.jsonl");
-    write_atomic(&pred_path, text.as_bytes())?;
+    write_jsonl_atomic(&pred_path, &predictions)?;
     println!("predictions: {}", pred_path.display());
     let summary = summarize_run(dataset, &predictions, layout);
     let path = layout.write_summary(&summary)?;

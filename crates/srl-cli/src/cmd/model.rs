@@ -134,7 +134,7 @@ fn init(a: InitArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn parse_device(s: &str) -> anyhow::Result<Device> {
+pub(crate) fn parse_device(s: &str) -> anyhow::Result<Device> {
     match s {
         "cpu" => Ok(Device::Cpu),
         "cuda" => Ok(Device::new_cuda(0)?),

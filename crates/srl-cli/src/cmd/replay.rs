@@ -9,10 +9,10 @@ use anyhow::{Context, bail};
 use srl_data::import::{Format, ImportOptions, read_paths};
 use srl_eval::{
     ErrorKind, HarnessOptions, ReplayOptions, ReplayReport, ReplaySummary, Replayed, RunLayout, load_source,
-    write_atomic,
 };
 
 use super::eval::{dataset_source, harness, instance_bar, say, tail_lines};
+use super::io::{write_json_atomic, write_jsonl_atomic};
 use super::sandbox::{Paths, block, connect, spinner};
 
 /// Which replayed trajectories `--keep` writes out.
@@ -112,9 +112,9 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
         while let Some((i, r)) = stream.next().await {
             let name = report_name(&r.report, i);
             let dir = run_dir.join("replay").join(&name);
-            write_atomic(&dir.join("replay.json"), (serde_json::to_string_pretty(&r.report)? + "\n").as_bytes())?;
+            write_json_atomic(&dir.join("replay.json"), &r.report)?;
             let rec = srl_data::swe_smith::to_record(&r.trajectory);
-            write_atomic(&dir.join("trajectory.json"), (serde_json::to_string_pretty(&rec)? + "\n").as_bytes())?;
+            write_json_atomic(&dir.join("trajectory.json"), &rec)?;
             if let Some(ev) = &r.evaluation {
                 ev.write(&layout)?;
             }
@@ -132,7 +132,7 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
     let reports: Vec<ReplayReport> = results.iter().map(|r| r.report.clone()).collect();
     let summary = ReplaySummary::build(&reports);
     let path = run_dir.join("replay_summary.json");
-    write_atomic(&path, (serde_json::to_string_pretty(&summary)? + "\n").as_bytes())?;
+    write_json_atomic(&path, &summary)?;
     if let Some(keep) = args.keep {
         let kept: Vec<serde_json::Value> = results
             .iter()
@@ -148,12 +148,7 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
             .map(|r| srl_data::swe_smith::to_record(&r.trajectory))
             .collect();
         let kept_path = run_dir.join("kept.jsonl");
-        let mut text = String::new();
-        for k in &kept {
-            text += &serde_json::to_string(k)?;
-            text.push('\n');
-        }
-        write_atomic(&kept_path, text.as_bytes())?;
+        write_jsonl_atomic(&kept_path, &kept)?;
         println!("kept {} of {n} trajectories: {}", kept.len(), kept_path.display());
     }
     println!(

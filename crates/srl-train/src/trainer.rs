@@ -103,8 +103,18 @@ pub struct PromptStats {
     pub max_tokens: usize,
 }
 
-/// Tokenizes one example's prompt, counting it in `stats` and warning at the first over-long one.
-fn encode_prompt(policy: &Policy, ex: &StepExample, max: usize, stats: &mut PromptStats) -> Result<Vec<u32>> {
+/// The prompt ids of `ex`: tokenized once (counted in `stats`, with a warning at the first over-long prompt of
+/// the run), then taken from `slot`.
+fn cached_prompt(
+    slot: &mut Option<Vec<u32>>,
+    policy: &Policy,
+    ex: &StepExample,
+    max: usize,
+    stats: &mut PromptStats,
+) -> Result<Vec<u32>> {
+    if let Some(ids) = slot {
+        return Ok(ids.clone());
+    }
     let p = policy.chat_prompt(&ex.messages, max)?;
     stats.prompts += 1;
     stats.max_tokens = stats.max_tokens.max(p.ids.len());
@@ -122,6 +132,7 @@ fn encode_prompt(policy: &Policy, ex: &StepExample, max: usize, stats: &mut Prom
             );
         }
     }
+    *slot = Some(p.ids.clone());
     Ok(p.ids)
 }
 
@@ -329,23 +340,13 @@ impl Trainer {
     }
 
     fn prompt_ids(&mut self, i: usize) -> Result<Vec<u32>> {
-        if let Some(p) = &self.prompt_cache[i] {
-            return Ok(p.clone());
-        }
-        let ids =
-            encode_prompt(&self.policy, &self.train[i], self.cfg.model.max_prompt_tokens, &mut self.prompt_stats)?;
-        self.prompt_cache[i] = Some(ids.clone());
-        Ok(ids)
+        let max = self.cfg.model.max_prompt_tokens;
+        cached_prompt(&mut self.prompt_cache[i], &self.policy, &self.train[i], max, &mut self.prompt_stats)
     }
 
     fn valid_prompt_ids(&mut self, i: usize) -> Result<Vec<u32>> {
-        if let Some(p) = &self.valid_prompt_cache[i] {
-            return Ok(p.clone());
-        }
-        let ids =
-            encode_prompt(&self.policy, &self.valid[i], self.cfg.model.max_prompt_tokens, &mut self.prompt_stats)?;
-        self.valid_prompt_cache[i] = Some(ids.clone());
-        Ok(ids)
+        let max = self.cfg.model.max_prompt_tokens;
+        cached_prompt(&mut self.valid_prompt_cache[i], &self.policy, &self.valid[i], max, &mut self.prompt_stats)
     }
 
     fn target_ids(&mut self, i: usize) -> Result<Vec<u32>> {

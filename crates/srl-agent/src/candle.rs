@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
+use srl_core::SamplingParams;
 use srl_policy::{Policy, SampleOptions};
 
 use crate::policy::{AgentPolicy, PolicyError, PolicyReply, PolicyRequest, TokenUsage};
@@ -10,12 +11,8 @@ use crate::policy::{AgentPolicy, PolicyError, PolicyReply, PolicyRequest, TokenU
 /// How the candle policy samples. `Default`: greedy, 1024 new tokens, prompts cut to 8192 tokens, seed 0.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CandleOptions {
-    /// 0: greedy (argmax).
-    pub temperature: f64,
-    pub top_p: f64,
-    /// 0: off.
-    pub top_k: usize,
-    pub max_new_tokens: usize,
+    /// Temperature (0: greedy), top-p, top-k and new tokens per call.
+    pub sampling: SamplingParams,
     /// Longest prompt in tokens: older history rounds are dropped from the left (system and task kept), as the
     /// trainer does (0: no limit).
     pub max_prompt_tokens: usize,
@@ -25,7 +22,7 @@ pub struct CandleOptions {
 
 impl Default for CandleOptions {
     fn default() -> Self {
-        CandleOptions { temperature: 0.0, top_p: 1.0, top_k: 0, max_new_tokens: 1024, max_prompt_tokens: 8192, seed: 0 }
+        CandleOptions { sampling: SamplingParams::greedy(1024), max_prompt_tokens: 8192, seed: 0 }
     }
 }
 
@@ -66,14 +63,7 @@ impl AgentPolicy for CandlePolicy {
         let policy = Arc::clone(&self.policy);
         let messages = request.messages.to_vec();
         let o = &self.options;
-        let sample = SampleOptions {
-            n: 1,
-            temperature: o.temperature,
-            top_p: o.top_p,
-            top_k: o.top_k,
-            max_new_tokens: o.max_new_tokens,
-            seed: o.seed.wrapping_add(request.turn as u64),
-        };
+        let sample = SampleOptions { n: 1, seed: o.seed.wrapping_add(request.turn as u64), params: o.sampling };
         let max_prompt = o.max_prompt_tokens;
         Box::pin(async move {
             let work = tokio::task::spawn_blocking(move || {

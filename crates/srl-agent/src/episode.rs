@@ -290,8 +290,14 @@ pub async fn run_episode_in(
     let start = Instant::now();
     let deadline = cfg.time_budget.map(|b| start + b);
     let model = policy.model_name();
-    let mut run =
-        Run { steps: Vec::new(), turns: Vec::new(), tokens: TokenTotals::default(), format_errors: 0, patch: None };
+    let mut run = Run {
+        steps: Vec::new(),
+        turns: Vec::new(),
+        tokens: TokenTotals::default(),
+        format_errors: 0,
+        patch: None,
+        deadline,
+    };
     let (task, setup_error) = match cfg.mode {
         Mode::Standard => (task_text(instance, cfg.mode, &[]), None),
         Mode::OracleEdit => match oracle_files(env, instance).await {
@@ -302,7 +308,7 @@ pub async fn run_episode_in(
     observer(&StepEvent::Started { instance_id: instance.instance_id.clone(), model: model.clone(), mode: cfg.mode });
     let exit = match setup_error {
         Some(message) => ExitReason::SandboxError { message },
-        None => run.drive(policy, env, instance, &task, cfg, deadline, observer).await,
+        None => run.drive(policy, env, instance, &task, cfg, observer).await,
     };
     if run.patch.is_none() && cfg.autosubmit && exit != ExitReason::Submitted {
         match env.diff().await {
@@ -359,13 +365,14 @@ struct Run {
     tokens: TokenTotals,
     format_errors: usize,
     patch: Option<String>,
+    /// When the episode's time budget runs out.
+    deadline: Option<Instant>,
 }
 
 /// Extra time a tool call gets over its command timeout before the sandbox counts as stuck.
 const TOOL_GRACE: Duration = Duration::from_secs(60);
 
 impl Run {
-    #[allow(clippy::too_many_arguments)]
     async fn drive(
         &mut self,
         policy: &dyn AgentPolicy,
@@ -373,9 +380,9 @@ impl Run {
         instance: &Instance,
         task: &str,
         cfg: &AgentConfig,
-        deadline: Option<Instant>,
         observer: &mut dyn FnMut(&StepEvent),
     ) -> ExitReason {
+        let deadline = self.deadline;
         let remaining = || deadline.map(|d| d.saturating_duration_since(Instant::now()));
         let mut retry: Option<FormatRetry> = None;
         let mut consecutive = 0usize;

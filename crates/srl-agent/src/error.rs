@@ -9,6 +9,7 @@ pub enum AgentError {
     #[error("policy spec: {0}")]
     Spec(String),
     /// The candle model could not be loaded.
+    #[cfg(feature = "candle")]
     #[error("loading the model {path}: {source}")]
     Load {
         path: PathBuf,
@@ -26,4 +27,7 @@ pub enum AgentError {
     },
     #[error(transparent)]
     Data(#[from] srl_data::DataError),
+    /// Writing or grading files of an evaluation run.
+    #[error(transparent)]
+    Eval(#[from] srl_eval::EvalError),
 }

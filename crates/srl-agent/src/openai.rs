@@ -1,40 +1,39 @@
-//! A policy behind an OpenAI-compatible chat-completions endpoint (vLLM, SGLang, llama.cpp's server, TGI, ...).
+//! A policy behind an OpenAI-compatible chat-completions endpoint (vLLM, SGLang, llama.cpp's server, TGI, a hosted
+//! API, ...), over `http://` or `https://`.
 //!
-//! The HTTP client is hyper 1 with hyper-util's pooled client over plain TCP: the workspace already builds that
-//! stack for bollard (the Docker client), so this adds no crate and no TLS stack. Endpoints are local inference
-//! servers (`http://127.0.0.1:8000/v1`); `https://` is refused with a clear error (put a local proxy in front
-//! of a remote TLS endpoint).
+//! The client is reqwest with rustls: the trusted roots are the webpki roots and the system's, plus a private CA
+//! when one is given ([`OpenAiOptions::ca_cert`], else the environment variable [`CA_CERT_ENV`],
+//! `SRL_CA_CERT`: a PEM file, one certificate or a bundle).
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use bytes::Bytes;
 use futures_util::future::BoxFuture;
-use http_body_util::{BodyExt, Full};
-use hyper::{Method, Request, StatusCode, Uri};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use reqwest::StatusCode;
 use serde_json::{Value, json};
+use srl_core::SamplingParams;
 
 use crate::error::AgentError;
 use crate::policy::{AgentPolicy, PolicyError, PolicyReply, PolicyRequest, TokenUsage};
 
-/// How to reach and sample the endpoint. `Default` (with `base_url` and `model` to fill in): temperature 0,
-/// 1024 tokens, no API key, 300 s per request, 4 retries with backoff from 1 s doubling to at most 30 s.
+/// The environment variable naming a PEM file of extra trusted certificates (a private CA) when
+/// [`OpenAiOptions::ca_cert`] is not set.
+pub const CA_CERT_ENV: &str = "SRL_CA_CERT";
+
+/// How to reach and sample the endpoint. `Default` (with `base_url` and `model` to fill in): greedy, 1024 tokens,
+/// no API key, 300 s per request, 4 retries with backoff from 1 s doubling to at most 30 s, no extra CA.
 #[derive(Clone, Debug, PartialEq)]
 pub struct OpenAiOptions {
-    /// The API root, e.g. `http://127.0.0.1:8000/v1` (`/chat/completions` is appended).
+    /// The API root, e.g. `http://127.0.0.1:8000/v1` or `https://host/v1` (`/chat/completions` is appended).
     pub base_url: String,
     /// The served model's name (the request's `model`).
     pub model: String,
     /// Name of the environment variable that holds the API key, sent as `Authorization: Bearer KEY`
     /// (`None`: no header). Read when the policy is built; an unset variable is an error then.
     pub api_key_env: Option<String>,
-    pub temperature: f64,
-    /// `None`: the server's default.
-    pub top_p: Option<f64>,
-    /// The request's `max_tokens` (`None`: the server's default).
-    pub max_tokens: Option<u64>,
+    /// Sent as the request's `temperature`, `top_p` (only when below 1) and `max_tokens` (`max_new_tokens`); the
+    /// chat-completions API has no top-k, so `top_k` is not sent.
+    pub sampling: SamplingParams,
     /// Sent as the request's `seed` (plus the call's turn index), for servers that honour it.
     pub seed: Option<u64>,
     /// Limit of one request, connection to last body byte.
@@ -44,6 +43,9 @@ pub struct OpenAiOptions {
     /// Delay before the first retry; doubled before each further one, up to `backoff_max`.
     pub backoff_initial: Duration,
     pub backoff_max: Duration,
+    /// A PEM file of certificates to trust besides the webpki and system roots (a private CA of an `https://`
+    /// endpoint). `None`: the file the environment variable `SRL_CA_CERT` names, if set.
+    pub ca_cert: Option<PathBuf>,
 }
 
 impl Default for OpenAiOptions {
@@ -52,14 +54,13 @@ impl Default for OpenAiOptions {
             base_url: String::new(),
             model: String::new(),
             api_key_env: None,
-            temperature: 0.0,
-            top_p: None,
-            max_tokens: Some(1024),
+            sampling: SamplingParams::greedy(1024),
             seed: None,
             request_timeout: Duration::from_secs(300),
             max_retries: 4,
             backoff_initial: Duration::from_secs(1),
             backoff_max: Duration::from_secs(30),
+            ca_cert: None,
         }
     }
 }
@@ -70,9 +71,9 @@ impl Default for OpenAiOptions {
 #[derive(Clone, Debug)]
 pub struct OpenAiPolicy {
     options: OpenAiOptions,
-    url: Uri,
+    url: reqwest::Url,
     api_key: Option<String>,
-    client: Client<HttpConnector, Full<Bytes>>,
+    client: reqwest::Client,
 }
 
 /// What one attempt came to.
@@ -84,19 +85,28 @@ enum Attempt {
     Fail(String),
 }
 
+/// The extra trusted certificates: `ca_cert`, else the file `SRL_CA_CERT` names.
+fn extra_roots(ca_cert: Option<&Path>) -> Result<Vec<reqwest::Certificate>, AgentError> {
+    let from_env = std::env::var_os(CA_CERT_ENV).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let Some(path) = ca_cert.map(Path::to_path_buf).or(from_env) else { return Ok(Vec::new()) };
+    let pem = std::fs::read(&path).map_err(|source| AgentError::Io { path: path.clone(), source })?;
+    let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+        AgentError::Spec(format!("{}: not a PEM certificate file: {}", path.display(), error_chain(&e)))
+    })?;
+    if certs.is_empty() {
+        return Err(AgentError::Spec(format!("{}: no certificate in it", path.display())));
+    }
+    tracing::debug!(file = %path.display(), n = certs.len(), "extra trusted certificates");
+    Ok(certs)
+}
+
 impl OpenAiPolicy {
     pub fn new(options: OpenAiOptions) -> Result<Self, AgentError> {
         let base = options.base_url.trim().trim_end_matches('/');
-        if base.starts_with("https://") {
-            return Err(AgentError::Spec(format!(
-                "{base}: https is not supported (plain http only); put a local http proxy in front of it"
-            )));
+        if !(base.starts_with("http://") || base.starts_with("https://")) {
+            return Err(AgentError::Spec(format!("{base:?} is not an http:// or https:// URL")));
         }
-        if !base.starts_with("http://") {
-            return Err(AgentError::Spec(format!("{base:?} is not an http:// URL")));
-        }
-        let url: Uri = format!("{base}/chat/completions")
-            .parse()
+        let url = reqwest::Url::parse(&format!("{base}/chat/completions"))
             .map_err(|e| AgentError::Spec(format!("{base:?} is not a valid URL: {e}")))?;
         if options.model.trim().is_empty() {
             return Err(AgentError::Spec(format!("{base}: the model name is required (--model NAME)")));
@@ -108,7 +118,12 @@ impl OpenAiPolicy {
                 _ => return Err(AgentError::Spec(format!("the API key variable {var} is not set"))),
             },
         };
-        let client = Client::builder(TokioExecutor::new()).build_http();
+        let mut builder = reqwest::Client::builder().use_rustls_tls();
+        for cert in extra_roots(options.ca_cert.as_deref())? {
+            builder = builder.add_root_certificate(cert);
+        }
+        let client =
+            builder.build().map_err(|e| AgentError::Spec(format!("building the HTTP client: {}", error_chain(&e))))?;
         Ok(OpenAiPolicy { options, url, api_key, client })
     }
 
@@ -122,14 +137,12 @@ impl OpenAiPolicy {
         let mut body = json!({
             "model": o.model,
             "messages": request.messages,
-            "temperature": o.temperature,
+            "temperature": o.sampling.temperature,
+            "max_tokens": o.sampling.max_new_tokens,
             "stream": false,
         });
-        if let Some(t) = o.max_tokens {
-            body["max_tokens"] = json!(t);
-        }
-        if let Some(p) = o.top_p {
-            body["top_p"] = json!(p);
+        if o.sampling.top_p < 1.0 {
+            body["top_p"] = json!(o.sampling.top_p);
         }
         if let Some(s) = o.seed {
             body["seed"] = json!(s.wrapping_add(request.turn as u64));
@@ -137,28 +150,20 @@ impl OpenAiPolicy {
         body
     }
 
-    async fn attempt(&self, body: &Bytes) -> Attempt {
-        let mut req = Request::builder()
-            .method(Method::POST)
-            .uri(self.url.clone())
-            .header(hyper::header::CONTENT_TYPE, "application/json")
-            .header(hyper::header::ACCEPT, "application/json");
+    async fn attempt(&self, body: &[u8]) -> Attempt {
+        let mut req = self
+            .client
+            .post(self.url.clone())
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header(reqwest::header::ACCEPT, "application/json")
+            .body(body.to_vec());
         if let Some(k) = &self.api_key {
-            req = req.header(hyper::header::AUTHORIZATION, format!("Bearer {k}"));
+            req = req.bearer_auth(k);
         }
-        let req = match req.body(Full::new(body.clone())) {
-            Ok(r) => r,
-            Err(e) => return Attempt::Fail(format!("building the request: {e}")),
-        };
         let exchange = async {
-            let resp = self.client.request(req).await.map_err(|e| format!("connection: {}", error_chain(&e)))?;
+            let resp = req.send().await.map_err(|e| format!("connection: {}", error_chain(&e)))?;
             let status = resp.status();
-            let bytes = resp
-                .into_body()
-                .collect()
-                .await
-                .map_err(|e| format!("reading the reply: {}", error_chain(&e)))?
-                .to_bytes();
+            let bytes = resp.bytes().await.map_err(|e| format!("reading the reply: {}", error_chain(&e)))?;
             Ok::<_, String>((status, bytes))
         };
         let (status, bytes) = match tokio::time::timeout(self.options.request_timeout, exchange).await {
@@ -193,7 +198,7 @@ impl AgentPolicy for OpenAiPolicy {
     }
 
     fn complete<'a>(&'a self, request: PolicyRequest<'a>) -> BoxFuture<'a, Result<PolicyReply, PolicyError>> {
-        let body = Bytes::from(self.body(&request).to_string());
+        let body = self.body(&request).to_string().into_bytes();
         Box::pin(async move {
             let url = self.url.to_string();
             let attempts = self.options.max_retries + 1;
@@ -252,7 +257,7 @@ fn excerpt(s: &str) -> String {
     }
 }
 
-/// An error with its sources (hyper's own message is often just "client error (Connect)").
+/// An error with its sources (a client's own message is often just "error sending request").
 fn error_chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut cur = e.source();
@@ -286,14 +291,59 @@ mod tests {
     #[test]
     fn urls_and_keys_are_checked() {
         let o = |url: &str| OpenAiOptions { base_url: url.into(), model: "m".into(), ..Default::default() };
-        assert!(OpenAiPolicy::new(o("https://x/v1")).unwrap_err().to_string().contains("https is not supported"));
-        assert!(OpenAiPolicy::new(o("ftp://x")).is_err());
+        let p = OpenAiPolicy::new(o("https://x/v1")).unwrap();
+        assert_eq!(p.url.to_string(), "https://x/v1/chat/completions");
+        assert!(OpenAiPolicy::new(o("ftp://x")).unwrap_err().to_string().contains("not an http:// or https:// URL"));
         let p = OpenAiPolicy::new(o("http://127.0.0.1:8000/v1/")).unwrap();
         assert_eq!(p.url.to_string(), "http://127.0.0.1:8000/v1/chat/completions");
         let no_model = OpenAiOptions { model: " ".into(), ..o("http://h/v1") };
         assert!(OpenAiPolicy::new(no_model).unwrap_err().to_string().contains("--model"));
         let key = OpenAiOptions { api_key_env: Some("SRL_AGENT_TEST_UNSET_KEY".into()), ..o("http://h/v1") };
         assert!(OpenAiPolicy::new(key).unwrap_err().to_string().contains("SRL_AGENT_TEST_UNSET_KEY"));
+    }
+
+    #[test]
+    fn sampling_goes_into_the_body() {
+        let sampling = SamplingParams { temperature: 0.7, top_p: 0.9, top_k: 20, max_new_tokens: 64 };
+        let o = OpenAiOptions {
+            base_url: "http://h/v1".into(),
+            model: "m".into(),
+            sampling,
+            seed: Some(2),
+            ..Default::default()
+        };
+        let p = OpenAiPolicy::new(o).unwrap();
+        let messages = [srl_core::Message::user("u")];
+        let b = p.body(&PolicyRequest { instance_id: "i", turn: 3, messages: &messages });
+        assert_eq!((b["temperature"].as_f64(), b["top_p"].as_f64()), (Some(0.7), Some(0.9)));
+        assert_eq!((b["max_tokens"].as_u64(), b["seed"].as_u64()), (Some(64), Some(5)));
+        assert!(b.get("top_k").is_none(), "the chat-completions API has no top_k");
+        let p = OpenAiPolicy::new(OpenAiOptions {
+            base_url: "http://h/v1".into(),
+            model: "m".into(),
+            ..Default::default()
+        })
+        .unwrap();
+        let b = p.body(&PolicyRequest { instance_id: "i", turn: 0, messages: &messages });
+        assert!(b.get("top_p").is_none() && b.get("seed").is_none(), "{b}");
+        assert_eq!((b["temperature"].as_f64(), b["max_tokens"].as_u64()), (Some(0.0), Some(1024)));
+    }
+
+    #[test]
+    fn private_cas_are_read_or_named() {
+        let d = tempfile::tempdir().unwrap();
+        let bad = d.path().join("ca.pem");
+        std::fs::write(&bad, "not a certificate").unwrap();
+        let o = |ca: &Path| OpenAiOptions {
+            base_url: "https://h/v1".into(),
+            model: "m".into(),
+            ca_cert: Some(ca.to_path_buf()),
+            ..Default::default()
+        };
+        let e = OpenAiPolicy::new(o(&bad)).unwrap_err().to_string();
+        assert!(e.contains("ca.pem"), "{e}");
+        let e = OpenAiPolicy::new(o(&d.path().join("missing.pem"))).unwrap_err().to_string();
+        assert!(e.contains("missing.pem"), "{e}");
     }
 
     #[test]

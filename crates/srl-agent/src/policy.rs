@@ -46,8 +46,8 @@ pub enum PolicyError {
     Other(String),
 }
 
-/// A policy the agent loop can ask for the next action. Implementations: [`crate::CandlePolicy`] (a local
-/// model), [`crate::OpenAiPolicy`] (an OpenAI-compatible chat-completions endpoint), [`crate::ScriptedPolicy`]
+/// A policy the agent loop can ask for the next action. Implementations: `CandlePolicy` (a local model;
+/// the `candle` feature), [`crate::OpenAiPolicy`] (an OpenAI-compatible chat-completions endpoint), [`crate::ScriptedPolicy`]
 /// (replays a trajectory). Build one from a spec string with [`crate::build_policy`].
 pub trait AgentPolicy: Send + Sync {
     /// What SWE-bench's `model_name_or_path` should say for this policy.

@@ -1,14 +1,16 @@
 //! Policies from spec strings, shared by `srl-swe eval --policy X` and `srl-swe rollout --policy X`.
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+#[cfg(feature = "candle")]
+use std::path::Path;
+use std::path::PathBuf;
 use std::str::FromStr;
+#[cfg(feature = "candle")]
 use std::sync::Arc;
 use std::time::Duration;
 
-use srl_policy::{DType, Device, Policy, PolicyOptions};
+use srl_core::{DTypeSpec, DeviceSpec, SamplingParams};
 
-use crate::candle::{CandleOptions, CandlePolicy};
 use crate::error::AgentError;
 use crate::openai::{OpenAiOptions, OpenAiPolicy};
 use crate::policy::AgentPolicy;
@@ -60,59 +62,54 @@ impl fmt::Display for PolicySpec {
 }
 
 /// The settings of every backend; each uses the ones that concern it. `Default`: greedy, 1024 new tokens,
-/// prompts cut to 8192 tokens (candle), seed 0, 300 s per HTTP request with 4 retries, CPU.
+/// prompts cut to 8192 tokens (candle), seed 0, 300 s per HTTP request with 4 retries, CPU with its dtype.
 #[derive(Clone, Debug)]
 pub struct PolicyBuildOptions {
-    /// The served model name (required for `http://`; `--model NAME`).
+    /// The served model name (required for `http://` and `https://`; `--model NAME`).
     pub model: Option<String>,
-    /// Environment variable holding the API key (`http://`).
+    /// Environment variable holding the API key (`http://`, `https://`).
     pub api_key_env: Option<String>,
-    /// 0: greedy.
-    pub temperature: f64,
-    /// 1.0: off.
-    pub top_p: f64,
-    /// 0: off (candle only; the chat-completions API has no top-k).
-    pub top_k: usize,
-    /// New tokens per call.
-    pub max_tokens: usize,
+    /// Temperature (0: greedy), top-p (1: off), top-k (0: off; candle only, the chat-completions API has none)
+    /// and new tokens per call.
+    pub sampling: SamplingParams,
     /// Prompt budget of the candle policy in tokens (older history dropped first; 0: none).
     pub max_prompt_tokens: usize,
+    /// Call `t` of an episode samples with seed `seed + t`.
     pub seed: u64,
     pub request_timeout: Duration,
     pub max_retries: usize,
     pub backoff_initial: Duration,
-    /// Candle device and dtype (`None`: f32 on CPU, bf16 on CUDA).
-    pub device: Device,
-    pub dtype: Option<DType>,
-    /// A PEFT adapter folder to load on top of the candle model.
+    /// A PEM file of extra trusted certificates for an `https://` endpoint (`None`: `SRL_CA_CERT`, if set).
+    pub ca_cert: Option<PathBuf>,
+    /// Candle device and dtype (`auto`: f32 on CPU, bf16 on CUDA).
+    pub device: DeviceSpec,
+    pub dtype: DTypeSpec,
+    /// A PEFT adapter folder to load on top of the candle model (instead of the one the folder holds).
     pub adapter: Option<PathBuf>,
 }
 
 impl Default for PolicyBuildOptions {
     fn default() -> Self {
-        let c = CandleOptions::default();
         let o = OpenAiOptions::default();
         PolicyBuildOptions {
             model: None,
             api_key_env: None,
-            temperature: c.temperature,
-            top_p: c.top_p,
-            top_k: c.top_k,
-            max_tokens: c.max_new_tokens,
-            max_prompt_tokens: c.max_prompt_tokens,
-            seed: c.seed,
+            sampling: SamplingParams::greedy(1024),
+            max_prompt_tokens: 8192,
+            seed: 0,
             request_timeout: o.request_timeout,
             max_retries: o.max_retries,
             backoff_initial: o.backoff_initial,
-            device: Device::Cpu,
-            dtype: None,
+            ca_cert: None,
+            device: DeviceSpec::Cpu,
+            dtype: DTypeSpec::Auto,
             adapter: None,
         }
     }
 }
 
 /// Builds the policy a spec string names (see [`PolicySpec`]). Loading a candle model blocks (call it before
-/// the episodes, or inside `spawn_blocking`).
+/// the episodes, or inside `spawn_blocking`); a build without the `candle` feature refuses model folders.
 pub fn build_policy(spec: &str, opts: &PolicyBuildOptions) -> Result<Box<dyn AgentPolicy>, AgentError> {
     match spec.parse::<PolicySpec>()? {
         PolicySpec::OpenAi(base_url) => {
@@ -125,76 +122,42 @@ pub fn build_policy(spec: &str, opts: &PolicyBuildOptions) -> Result<Box<dyn Age
                 base_url,
                 model,
                 api_key_env: opts.api_key_env.clone(),
-                temperature: opts.temperature,
-                top_p: (opts.top_p < 1.0).then_some(opts.top_p),
-                max_tokens: Some(opts.max_tokens as u64),
+                sampling: opts.sampling,
                 seed: Some(opts.seed),
                 request_timeout: opts.request_timeout,
                 max_retries: opts.max_retries,
                 backoff_initial: opts.backoff_initial,
+                ca_cert: opts.ca_cert.clone(),
                 ..Default::default()
             };
             Ok(Box::new(OpenAiPolicy::new(o)?))
         }
         PolicySpec::Scripted(path) => Ok(Box::new(ScriptedPolicy::from_path(&path)?)),
+        #[cfg(feature = "candle")]
         PolicySpec::Model(model) => Ok(Box::new(load_candle(&model, opts)?)),
+        #[cfg(not(feature = "candle"))]
+        PolicySpec::Model(model) => Err(AgentError::Spec(format!(
+            "{model}: a model folder needs the candle backend, and this build has no candle backend; rebuild with \
+             --features candle"
+        ))),
     }
 }
 
-/// Loads a candle policy from a folder or a cached repo id (see [`PolicySpec::Model`]).
-pub fn load_candle(model: &str, opts: &PolicyBuildOptions) -> Result<CandlePolicy, AgentError> {
+/// Loads a candle policy from a folder or a cached repo id (see [`PolicySpec::Model`]) through
+/// [`srl_policy::TrainedModel`], which resolves model folders, adapter folders and trainer exports.
+#[cfg(feature = "candle")]
+pub fn load_candle(model: &str, opts: &PolicyBuildOptions) -> Result<crate::candle::CandlePolicy, AgentError> {
+    use crate::candle::{CandleOptions, CandlePolicy};
     let name = model.trim_end_matches('/').to_string();
-    let (base, adapter) = resolve_model_folder(Path::new(&name))?;
-    let adapter = opts.adapter.clone().or(adapter);
-    let popts = PolicyOptions { device: opts.device.clone(), dtype: opts.dtype, ..Default::default() };
-    let mut policy = Policy::load(&base, &popts)
-        .map_err(|source| AgentError::Load { path: PathBuf::from(&base), source: Box::new(source) })?;
-    if let Some(dir) = adapter {
-        policy.load_adapter(&dir).map_err(|source| AgentError::Load { path: dir.clone(), source: Box::new(source) })?;
-        tracing::info!(adapter = %dir.display(), "LoRA adapter loaded");
+    let load_error = |path: &str, source| AgentError::Load { path: PathBuf::from(path), source: Box::new(source) };
+    let mut trained = srl_policy::TrainedModel::open(Path::new(&name)).map_err(|e| load_error(&name, e))?;
+    if let Some(a) = &opts.adapter {
+        trained.adapter = Some(a.clone());
     }
-    let options = CandleOptions {
-        temperature: opts.temperature,
-        top_p: opts.top_p,
-        top_k: opts.top_k,
-        max_new_tokens: opts.max_tokens,
-        max_prompt_tokens: opts.max_prompt_tokens,
-        seed: opts.seed,
-    };
+    let popts = srl_policy::PolicyOptions { device: opts.device, dtype: opts.dtype, ..Default::default() };
+    let policy = trained.load(&popts).map_err(|e| load_error(&trained.base, e))?;
+    let options = CandleOptions { sampling: opts.sampling, max_prompt_tokens: opts.max_prompt_tokens, seed: opts.seed };
     Ok(CandlePolicy::new(Arc::new(policy), name, options))
-}
-
-/// (what to give [`Policy::load`], an adapter folder to load on top).
-fn resolve_model_folder(path: &Path) -> Result<(String, Option<PathBuf>), AgentError> {
-    let shown = path.display().to_string();
-    if !path.is_dir() || path.join("config.json").is_file() {
-        // A model folder, or not a folder at all (a repo id of the local cache: Policy::load resolves it).
-        return Ok((shown, None));
-    }
-    if path.join("adapter_config.json").is_file() {
-        let cfg_path = path.join("adapter_config.json");
-        let text =
-            std::fs::read_to_string(&cfg_path).map_err(|source| AgentError::Io { path: cfg_path.clone(), source })?;
-        let v: serde_json::Value = serde_json::from_str(&text)
-            .map_err(|e| AgentError::Spec(format!("{}: not JSON: {e}", cfg_path.display())))?;
-        let base =
-            v.get("base_model_name_or_path").and_then(|b| b.as_str()).filter(|b| !b.is_empty()).ok_or_else(|| {
-                AgentError::Spec(format!(
-                    "{}: no base_model_name_or_path; load the base model and pass the adapter",
-                    cfg_path.display()
-                ))
-            })?;
-        return Ok((base.to_string(), Some(path.to_path_buf())));
-    }
-    for sub in ["model", "adapter"] {
-        if path.join(sub).is_dir() {
-            return resolve_model_folder(&path.join(sub));
-        }
-    }
-    Err(AgentError::Spec(format!(
-        "{shown}: not a model folder (no config.json), an adapter folder (no adapter_config.json), nor a trainer \
-         export (no model/ or adapter/)"
-    )))
 }
 
 #[cfg(test)]
@@ -222,15 +185,29 @@ mod tests {
     }
 
     #[test]
-    fn folders_are_resolved() {
-        let d = tempfile::tempdir().unwrap();
-        let e = resolve_model_folder(d.path()).unwrap_err();
-        assert!(e.to_string().contains("not a model folder"), "{e}");
-        std::fs::create_dir(d.path().join("adapter")).unwrap();
-        std::fs::write(d.path().join("adapter/adapter_config.json"), r#"{"base_model_name_or_path":"/m"}"#).unwrap();
-        let (base, adapter) = resolve_model_folder(d.path()).unwrap();
-        assert_eq!(base, "/m");
-        assert_eq!(adapter.unwrap(), d.path().join("adapter"));
+    fn scripted_needs_trajectories() {
         assert!(build_policy("scripted:/nonexistent/x.jsonl", &PolicyBuildOptions::default()).is_err());
+    }
+
+    #[test]
+    fn defaults_are_greedy_1024() {
+        let o = PolicyBuildOptions::default();
+        assert_eq!(o.sampling, SamplingParams::greedy(1024));
+        assert_eq!((o.device, o.dtype, o.max_prompt_tokens, o.seed), (DeviceSpec::Cpu, DTypeSpec::Auto, 8192, 0));
+    }
+
+    #[cfg(not(feature = "candle"))]
+    #[test]
+    fn model_folders_need_the_candle_feature() {
+        let e = build_policy("runs/x/final", &PolicyBuildOptions::default()).err().unwrap().to_string();
+        assert!(e.contains("runs/x/final") && e.contains("rebuild with --features candle"), "{e}");
+    }
+
+    #[cfg(feature = "candle")]
+    #[test]
+    fn folders_that_are_no_model_are_named() {
+        let d = tempfile::tempdir().unwrap();
+        let e = build_policy(d.path().to_str().unwrap(), &PolicyBuildOptions::default()).err().unwrap().to_string();
+        assert!(e.contains("not a model folder"), "{e}");
     }
 }

@@ -1,9 +1,6 @@
 //! The task text the policy sees, per mode: the issue alone, or the issue plus the files the gold patch touches
 //! ("oracle file edit", SRL paper).
 
-use std::fmt;
-use std::str::FromStr;
-
 use serde::{Deserialize, Serialize};
 use srl_core::{ActionKind, Instance, ToolCall};
 
@@ -12,29 +9,21 @@ use crate::env::Environment;
 /// Where the repository sits in the container.
 pub const REPO_ROOT: &str = "/testbed";
 
-/// What the agent is asked to do.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Mode {
-    /// The issue; every tool (bash, str_replace_editor, submit).
-    #[default]
-    Standard,
-    /// "Oracle file edit": the task also holds the current contents of the files the gold patch touches, and
-    /// only `str_replace_editor` `str_replace` edits (and `submit`) are accepted; any other call is a format
-    /// error.
-    OracleEdit,
+srl_core::choice_enum! {
+    /// What the agent is asked to do (`--mode`).
+    #[derive(Default)]
+    pub enum Mode: "mode" {
+        /// The issue; every tool (bash, str_replace_editor, submit).
+        #[default]
+        Standard = "standard",
+        /// "Oracle file edit": the task also holds the current contents of the files the gold patch touches, and
+        /// only `str_replace_editor` `str_replace` edits (and `submit`) are accepted; any other call is a format
+        /// error.
+        OracleEdit = "oracle-edit" | "oracle_edit" | "oracle",
+    }
 }
 
 impl Mode {
-    pub const NAMES: &'static [&'static str] = &["standard", "oracle-edit"];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Mode::Standard => "standard",
-            Mode::OracleEdit => "oracle-edit",
-        }
-    }
-
     /// Why `call` is not allowed in this mode (`None`: allowed).
     pub fn refuse(self, call: &ToolCall) -> Option<String> {
         match self {
@@ -51,23 +40,6 @@ impl Mode {
                     }
                 )),
             },
-        }
-    }
-}
-
-impl fmt::Display for Mode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Mode {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim() {
-            "standard" => Ok(Mode::Standard),
-            "oracle-edit" | "oracle_edit" | "oracle" => Ok(Mode::OracleEdit),
-            _ => Err(format!("unknown mode {s:?}: expected one of {}", Mode::NAMES.join(", "))),
         }
     }
 }
@@ -192,6 +164,11 @@ mod tests {
         assert!(m.refuse(&view).unwrap().contains("`command` `view`"));
         assert!(Mode::Standard.refuse(&ToolCall::bash("ls")).is_none());
         assert_eq!("oracle-edit".parse::<Mode>().unwrap(), Mode::OracleEdit);
-        assert!("x".parse::<Mode>().is_err());
+        assert_eq!("oracle_edit".parse::<Mode>().unwrap(), Mode::OracleEdit);
+        assert_eq!(Mode::OracleEdit.to_string(), "oracle-edit");
+        assert_eq!(
+            "x".parse::<Mode>().unwrap_err().to_string(),
+            "unknown mode \"x\": expected `standard` or `oracle-edit`"
+        );
     }
 }

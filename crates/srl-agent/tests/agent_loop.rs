@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use common::{BASH_LS, Canned, FakeEnv, Recording, SUBMIT, recorded, tasks};
 use srl_agent::{
-    AgentConfig, Episode, ExitReason, Mode, ScriptedPolicy, StepEvent, TokenUsage, TrajectoryFormat, run_episode_in,
+    AgentConfig, BenchLayout, Episode, ExitReason, Mode, ScriptedPolicy, StepEvent, TokenUsage, TrajectoryFormat,
+    run_episode_in, write_episode,
 };
 use srl_core::{Instance, PromptConfig, ToolCall, Window};
 
@@ -108,6 +109,15 @@ async fn garbage_ends_by_the_format_error_rule_and_the_trajectory_reads_back() {
     let json = serde_json::to_string(&ep).unwrap();
     let ep2: Episode = serde_json::from_str(&json).unwrap();
     assert_eq!(ep2, ep);
+    // The episode's files of a run (`eval --policy`, `rollout --out`): both read back.
+    let run_dir = dir.path().join("run/garbage-1");
+    write_episode(&ep, &run_dir).unwrap();
+    let back =
+        srl_data::import::read_path(&run_dir.join(BenchLayout::TRAJECTORY_FILE), srl_data::Format::Auto).unwrap();
+    assert_eq!(back.len(), 1);
+    assert_eq!(back[0].steps, ep.trajectory.steps);
+    let text = std::fs::read_to_string(run_dir.join(BenchLayout::EPISODE_FILE)).unwrap();
+    assert_eq!(serde_json::from_str::<Episode>(&text).unwrap(), ep);
 }
 
 #[tokio::test]

@@ -1,6 +1,6 @@
 //! The loop in real containers (skipped with SRL_SKIP_DOCKER=1): scripted experts solve every bundled task
-//! (graded in a fresh container: FAIL_TO_PASS and PASS_TO_PASS pass), the oracle mode, and the tiny random
-//! candle model driving a few turns.
+//! (graded in a fresh container: FAIL_TO_PASS and PASS_TO_PASS pass), the oracle mode, and (with the `candle`
+//! feature) the tiny random candle model driving a few turns; a benchmark run (episodes, files, grading) resumes.
 
 mod common;
 
@@ -8,10 +8,10 @@ use std::time::Instant;
 
 use common::{builder, images, recorded, sandbox, task_name, tasks};
 use srl_agent::{
-    AgentConfig, ExitReason, Mode, PolicyBuildOptions, ScriptedPolicy, StepEvent, build_policy, run_episode,
+    Agent, AgentConfig, BenchLayout, BenchOptions, ExitReason, Mode, ScriptedPolicy, StepEvent, run_bench, run_episode,
 };
 use srl_core::{ActionKind, Instance};
-use srl_eval::{Harness, HarnessOptions, Prediction};
+use srl_eval::{Harness, HarnessOptions, Prediction, RunLayout};
 use srl_sandbox::{Container, ContainerOptions, Sandbox};
 
 async fn start(sb: &Sandbox, inst: &Instance, image: &str) -> Container {
@@ -100,6 +100,7 @@ async fn oracle_mode_solves_with_str_replace_edits_only() {
     grade(&sb, inst, ep.patch.as_deref().unwrap()).await;
 }
 
+#[cfg(feature = "candle")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tiny_random_model_runs_the_loop() {
     let Some(sb) = sandbox().await else { return };
@@ -107,8 +108,9 @@ async fn tiny_random_model_runs_the_loop() {
     let (inst, image) = &imgs[0];
     let dir = tempfile::tempdir().unwrap();
     srl_policy::init_model_dir(dir.path(), srl_policy::Preset::Tiny, 7).unwrap();
-    let opts = PolicyBuildOptions { temperature: 1.0, max_tokens: 48, seed: 3, ..Default::default() };
-    let policy = build_policy(dir.path().to_str().unwrap(), &opts).unwrap();
+    let sampling = srl_core::SamplingParams { temperature: 1.0, ..srl_core::SamplingParams::greedy(48) };
+    let opts = srl_agent::PolicyBuildOptions { sampling, seed: 3, ..Default::default() };
+    let policy = srl_agent::build_policy(dir.path().to_str().unwrap(), &opts).unwrap();
     assert_eq!(policy.model_name(), dir.path().to_str().unwrap());
     let c = start(&sb, inst, image).await;
     let cfg = AgentConfig { max_steps: 4, max_format_errors: 4, ..Default::default() };
@@ -131,4 +133,50 @@ async fn tiny_random_model_runs_the_loop() {
     assert!(!ep.tokens.estimated && ep.tokens.completion > 0 && ep.tokens.completion <= 48 * ep.steps as u64);
     assert!(ep.patch.is_some());
     eprintln!("tiny model: {} ({} calls, {} tokens)", ep.exit, ep.steps, ep.tokens.total());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bench_run_writes_episodes_grades_them_and_resumes() {
+    let Some(sb) = sandbox().await else { return };
+    images(&sb).await;
+    let all = tasks().instances;
+    let picked: Vec<Instance> =
+        all.iter().filter(|i| ["datekit", "wordstat"].contains(&task_name(i))).cloned().collect();
+    assert_eq!(picked.len(), 2);
+    let policy = ScriptedPolicy::new("org/scripted", [recorded(&picked[0])]);
+    let h = Harness::new(sb.clone(), builder(&sb), tasks(), HarnessOptions::default());
+    let dir = tempfile::tempdir().unwrap();
+    let layout = BenchLayout::new(RunLayout::new(dir.path(), "bench"));
+    let cfg = AgentConfig { max_steps: 30, ..Default::default() };
+    let agent = Agent { policy: &policy, config: &cfg };
+    let opts = BenchOptions { max_workers: 2, rerun: false };
+    let mut lines = Vec::new();
+    let run = run_bench(&h, agent, &all, &picked, &layout, &opts, &mut |e| lines.push((e.to_string(), e.resolved)))
+        .await
+        .unwrap();
+    lines.sort();
+    let (first, second) = (&picked[0].instance_id, &picked[1].instance_id);
+    // The script knows the first task: it is solved; the second gets a policy error at once and no patch.
+    let solved = lines.iter().find(|(l, _)| l.starts_with(&format!("{first}: submitted after "))).unwrap();
+    assert!(solved.0.ends_with("; resolved") && solved.1, "{lines:?}");
+    let failed = lines.iter().find(|(l, _)| l.starts_with(&format!("{second}: policy_error after 0 calls"))).unwrap();
+    assert!(failed.0.ends_with("patch of 0 bytes; empty patch: not graded") && !failed.1, "{lines:?}");
+    let ids: Vec<&str> = run.predictions.iter().map(|p| p.instance_id.as_str()).collect();
+    assert_eq!(ids, [first.as_str(), second.as_str()], "instance order");
+    assert_eq!(run.predictions_path, dir.path().join("bench/predictions.jsonl"));
+    assert_eq!(std::fs::read_to_string(&run.predictions_path).unwrap().lines().count(), 2);
+    assert_eq!((run.summary.resolved_instances, run.summary.total_instances), (1, all.len()));
+    assert_eq!(run.summary_path, dir.path().join("bench/summary.json"));
+    for inst in &picked {
+        let d = layout.instance_dir("org/scripted", &inst.instance_id);
+        for f in [BenchLayout::TRAJECTORY_FILE, BenchLayout::EPISODE_FILE, BenchLayout::PREDICTION_FILE] {
+            assert!(d.join(f).is_file(), "{f} missing in {}", d.display());
+        }
+    }
+    // Again: neither the episodes nor the grading run twice.
+    let mut again = Vec::new();
+    run_bench(&h, agent, &all, &picked, &layout, &opts, &mut |e| again.push(e.to_string())).await.unwrap();
+    again.sort();
+    assert!(again.contains(&format!("{first}: episode done earlier; resolved (graded earlier)")), "{again:?}");
+    assert!(again.contains(&format!("{second}: episode done earlier; empty patch: not graded")), "{again:?}");
 }

@@ -1,7 +1,9 @@
 //! `srl-swe`: the command line of srl-swe. A thin layer over the library crates: argument parsing, files,
-//! progress and exit codes.
+//! progress and exit codes. Each `cmd/*.rs` lowers its arguments and calls one library entry point; `support/` holds
+//! what they share (the runtime and Ctrl-C, progress bars, files, typed flag values).
 
 mod cmd;
+mod support;
 
 use clap::{Parser, Subcommand};
 
@@ -39,7 +41,7 @@ enum Command {
     /// step, graded patch; keep the trajectories that check out.
     Replay(Box<cmd::replay::ReplayArgs>),
     /// Run a policy as an agent on a few tasks and print each step live (thought, action, observation).
-    Rollout(Box<cmd::agent::RolloutArgs>),
+    Rollout(Box<cmd::rollout::RolloutArgs>),
 }
 
 fn main() -> std::process::ExitCode {
@@ -48,6 +50,7 @@ fn main() -> std::process::ExitCode {
         .with_env_filter(tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| "warn".into()))
         .with_writer(std::io::stderr)
         .init();
+    support::runtime::install_interrupt();
     let result = match cli.command {
         Command::Data(c) => cmd::data::run(c),
         Command::Reward(c) => cmd::reward::run(c),
@@ -56,13 +59,17 @@ fn main() -> std::process::ExitCode {
         Command::Train(a) => cmd::train::run(a),
         Command::Eval(a) => cmd::eval::run(*a),
         Command::Replay(a) => cmd::replay::run(*a),
-        Command::Rollout(a) => cmd::agent::rollout(*a),
+        Command::Rollout(a) => cmd::rollout::run(*a),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            std::process::ExitCode::FAILURE
-        }
+        Err(e) if e.is::<support::runtime::Interrupted>() => std::process::ExitCode::from(130),
+        Err(e) => match e.downcast_ref::<support::runtime::ExitWith>() {
+            Some(code) => std::process::ExitCode::from(code.0),
+            None => {
+                eprintln!("error: {e:#}");
+                std::process::ExitCode::FAILURE
+            }
+        },
     }
 }

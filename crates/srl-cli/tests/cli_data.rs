@@ -1,47 +1,16 @@
 //! The `data` and `reward` commands, run as a user runs them, on the real shared trajectories.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-
+use common::{lines, ok, shared, srl, srl_stdin};
 use serde_json::Value;
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_srl-swe"))
-}
-
-fn shared(rel: &str) -> PathBuf {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/trajectories").join(rel);
-    assert!(p.exists(), "the shared data is missing: expected {}", p.display());
-    p
-}
-
-fn run(args: &[&str]) -> Output {
-    bin().args(args).output().expect("srl-swe runs")
-}
-
-fn run_stdin(args: &[&str], input: &str) -> Output {
-    let mut child =
-        bin().args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-    child.wait_with_output().unwrap()
-}
-
-fn ok(out: &Output) -> String {
-    assert!(out.status.success(), "failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout.clone()).unwrap()
-}
-
-fn lines(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
-}
+mod common;
 
 #[test]
 fn import_writes_canonical_trajectories() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("t.jsonl");
     let xml = shared("swe-smith-xml");
-    ok(&run(&["data", "import", xml.to_str().unwrap(), "--output", out.to_str().unwrap()]));
+    ok(&srl(&["data", "import", xml.to_str().unwrap(), "--output", out.to_str().unwrap()]));
     let ts = lines(&out);
     assert_eq!(ts.len(), 6);
     for t in &ts {
@@ -54,7 +23,7 @@ fn import_writes_canonical_trajectories() {
     }
     // Canonical output is itself importable, and steps can be built from it.
     let steps = dir.path().join("s.jsonl");
-    ok(&run(&["data", "steps", out.to_str().unwrap(), "--output", steps.to_str().unwrap()]));
+    ok(&srl(&["data", "steps", out.to_str().unwrap(), "--output", steps.to_str().unwrap()]));
     assert_eq!(lines(&steps).len(), 128);
 }
 
@@ -63,7 +32,7 @@ fn steps_with_window_holdout_and_filter() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("train.jsonl");
     let xml = shared("swe-smith-xml");
-    let err = ok(&run(&[
+    let err = ok(&srl(&[
         "data",
         "steps",
         xml.to_str().unwrap(),
@@ -93,7 +62,7 @@ fn steps_with_window_holdout_and_filter() {
     }
     // `--window all` keeps the whole history; the observation budget cuts long ones.
     let all = dir.path().join("all.jsonl");
-    ok(&run(&[
+    ok(&srl(&[
         "data",
         "steps",
         xml.to_str().unwrap(),
@@ -112,20 +81,20 @@ fn steps_with_window_holdout_and_filter() {
 
 #[test]
 fn stats_describe_every_format() {
-    let out = ok(&run(&["data", "stats", shared("").to_str().unwrap(), "--json"]));
+    let out = ok(&srl(&["data", "stats", shared("").to_str().unwrap(), "--json"]));
     let s: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(s["trajectories"], 12);
     assert_eq!(s["steps"], 128 + 12 + 11 + 42 + 22 + 33 + 48);
     assert_eq!(s["by_format"]["openhands"], 3);
     assert!(s["actions_per_tool"]["bash"].as_u64().unwrap() > 100);
     assert!(s["prompt_chars"]["p50"].as_u64().unwrap() > 1000);
-    let text = ok(&run(&["data", "stats", shared("swe-smith-xml").to_str().unwrap()]));
+    let text = ok(&srl(&["data", "stats", shared("swe-smith-xml").to_str().unwrap()]));
     assert!(text.contains("actions per tool") && text.contains("str_replace"));
 }
 
 #[test]
 fn reward_commands_keep_order() {
-    let out = ok(&run_stdin(
+    let out = ok(&srl_stdin(
         &["reward", "similarity", "--input", "-"],
         "{\"a\": \"abcd\", \"b\": \"bcde\"}\n{\"a\": \"\", \"b\": \"\"}\n{\"a\": \"qabxcd\", \"b\": \"abycdf\"}\n",
     ));
@@ -141,7 +110,7 @@ fn reward_commands_keep_order() {
     .iter()
     .map(|v| v.to_string() + "\n")
     .collect::<String>();
-    let out = ok(&run_stdin(&["reward", "score", "--input", "-"], &input));
+    let out = ok(&srl_stdin(&["reward", "score", "--input", "-"], &input));
     let rows: Vec<Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(rows[0]["reward"], 1.0);
     assert_eq!(rows[0]["format_ok"], true);
@@ -155,7 +124,7 @@ fn bad_input_names_file_and_line() {
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("pairs.jsonl");
     std::fs::write(&f, "{\"a\": \"x\", \"b\": \"y\"}\n{\"a\": 1}\n").unwrap();
-    let out = run(&["reward", "similarity", "--input", f.to_str().unwrap()]);
+    let out = srl(&["reward", "similarity", "--input", f.to_str().unwrap()]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("pairs.jsonl:2"), "{err}");
@@ -164,14 +133,14 @@ fn bad_input_names_file_and_line() {
     let good = std::fs::read_to_string(shared("swe-smith-xml/conan-io__conan.86f29e13.pr_17531.json")).unwrap();
     let good: Value = serde_json::from_str(&good).unwrap();
     std::fs::write(&t, format!("{}\n{{oops\n{}\n", good, good)).unwrap();
-    let out = run(&["data", "import", t.to_str().unwrap(), "--output", "-"]);
+    let out = srl(&["data", "import", t.to_str().unwrap(), "--output", "-"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("t.jsonl:2"));
-    let out = run(&["data", "import", t.to_str().unwrap(), "--output", "-", "--skip-invalid"]);
+    let out = srl(&["data", "import", t.to_str().unwrap(), "--output", "-", "--skip-invalid"]);
     assert_eq!(ok(&out).lines().count(), 2);
     assert!(String::from_utf8_lossy(&out.stderr).contains("skipped 1 invalid record"));
 
-    let out = run(&["data", "import", "/nonexistent/file.json", "--output", "-"]);
+    let out = srl(&["data", "import", "/nonexistent/file.json", "--output", "-"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/file.json"));
 }
@@ -187,7 +156,7 @@ fn every_command_has_help() {
         &["reward", "similarity", "--help"],
         &["reward", "score", "--help"],
     ] {
-        let out = ok(&run(args));
+        let out = ok(&srl(args));
         assert!(out.contains("Usage:"), "{args:?}");
     }
 }

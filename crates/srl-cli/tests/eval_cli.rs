@@ -1,28 +1,9 @@
 //! `srl-swe eval` and `srl-swe replay` as a user runs them, against the real Docker daemon on the bundled tasks.
 //! Set SRL_SKIP_DOCKER=1 to leave them out on a machine without Docker.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use common::{json, root, skip_docker as skip, srl, text};
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
-}
-
-fn skip() -> bool {
-    std::env::var("SRL_SKIP_DOCKER").is_ok_and(|v| v == "1")
-}
-
-fn srl(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_srl-swe")).current_dir(root()).args(args).output().unwrap()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn json(p: &Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))).unwrap()
-}
+mod common;
 
 const IDS: &str = "srl-swe__datekit-1,srl-swe__unitconv-1";
 
@@ -95,8 +76,7 @@ fn eval_reads_a_predictions_file_and_reports_errors_per_instance() {
     assert!(text(&out.stderr).contains("preds.jsonl: line 2"), "{}", text(&out.stderr));
 
     // A split that is not in the local Hugging Face cache says how to pass a file.
-    let out = Command::new(env!("CARGO_BIN_EXE_srl-swe"))
-        .current_dir(root())
+    let out = common::bin()
         .env("HF_HOME", dir.path())
         .env("HF_DATASETS_CACHE", dir.path())
         .env("HOME", dir.path())

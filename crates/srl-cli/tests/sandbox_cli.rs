@@ -1,23 +1,14 @@
 //! `srl-swe sandbox ...` as a user runs it, against the real Docker daemon (images are built on first use and
 //! cached). Docker tests never pass by skipping: set SRL_SKIP_DOCKER=1 to leave them out on a machine without one.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
-}
+use common::{root, skip_docker as skip, srl, text};
 
-fn skip() -> bool {
-    std::env::var("SRL_SKIP_DOCKER").is_ok_and(|v| v == "1")
-}
+mod common;
 
 fn sandbox(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_srl-swe")).current_dir(root()).arg("sandbox").args(args).output().unwrap()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
+    srl(&[&["sandbox"], args].concat())
 }
 
 #[test]

@@ -6,13 +6,16 @@
 //! * [`Message`] and [`Role`]: chat messages.
 //! * [`prompt`]: the one function that turns (task, history window) into chat messages, used by the step
 //!   builder for training and by the agent loop at inference, so both see the same bytes.
-//!
-//! Nothing here does I/O.
+//! * [`settings`]: typed settings: closed sets of names ([`choice_enum!`]), [`DeviceSpec`], [`DTypeSpec`],
+//!   [`SamplingParams`].
+//! * [`fs`]: [`fs::write_atomic`], the one atomic file write of the workspace (its only I/O).
 
 pub mod call;
+pub mod fs;
 pub mod instance;
 pub mod message;
 pub mod prompt;
+pub mod settings;
 pub mod text;
 pub mod trajectory;
 
@@ -20,4 +23,5 @@ pub use call::{ActionKind, CallError, ToolCall, parse_completion};
 pub use instance::Instance;
 pub use message::{Message, Role};
 pub use prompt::{PromptConfig, SystemPrompt, TaskPrompt, Window, render_prompt};
+pub use settings::{Choice, ChoiceError, DTypeSpec, DeviceSpec, SamplingParams};
 pub use trajectory::{Step, Trajectory};

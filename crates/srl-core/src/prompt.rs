@@ -84,15 +84,17 @@ Reply with <think>...</think>, then exactly ONE call:
 <parameter=PARAM>VALUE</parameter>
 </function>"#;
 
-/// Which system message a prompt starts with.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum SystemPrompt {
-    /// SWE-agent's system message with the full tool documentation ([`SYSTEM_PROMPT`]), as in SWE-smith's data.
-    #[default]
-    SweAgent,
-    /// [`COMPACT_SYSTEM_PROMPT`]: the output format and the tools' names and parameters only.
-    Compact,
+crate::choice_enum! {
+    /// Which system message a prompt starts with.
+    #[derive(Default)]
+    pub enum SystemPrompt: "system prompt" {
+        /// SWE-agent's system message with the full tool documentation ([`SYSTEM_PROMPT`]), as in SWE-smith's
+        /// data.
+        #[default]
+        SweAgent = "swe-agent",
+        /// [`COMPACT_SYSTEM_PROMPT`]: the output format and the tools' names and parameters only.
+        Compact = "compact",
+    }
 }
 
 impl SystemPrompt {
@@ -106,40 +108,21 @@ impl SystemPrompt {
 
     /// The name used in configs: `"swe-agent"` or `"compact"`.
     pub fn name(self) -> &'static str {
-        match self {
-            SystemPrompt::SweAgent => "swe-agent",
-            SystemPrompt::Compact => "compact",
-        }
+        self.as_str()
     }
 }
 
-impl fmt::Display for SystemPrompt {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
+crate::choice_enum! {
+    /// How the task message frames the issue text.
+    #[derive(Default)]
+    pub enum TaskPrompt: "task prompt" {
+        /// SWE-smith's message ([`render_task`]): the upload note, the issue in `<pr_description>` tags and the
+        /// five-step instructions (about 1,000 characters besides the issue).
+        #[default]
+        SweSmith = "swe-smith",
+        /// [`render_task_compact`]: the issue in `<pr_description>` tags and one line of instruction.
+        Compact = "compact",
     }
-}
-
-impl FromStr for SystemPrompt {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim() {
-            "swe-agent" => Ok(SystemPrompt::SweAgent),
-            "compact" => Ok(SystemPrompt::Compact),
-            _ => Err(format!("system prompt must be `swe-agent` or `compact`, got {s:?}")),
-        }
-    }
-}
-
-/// How the task message frames the issue text.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum TaskPrompt {
-    /// SWE-smith's message ([`render_task`]): the upload note, the issue in `<pr_description>` tags and the
-    /// five-step instructions (about 1,000 characters besides the issue).
-    #[default]
-    SweSmith,
-    /// [`render_task_compact`]: the issue in `<pr_description>` tags and one line of instruction.
-    Compact,
 }
 
 impl TaskPrompt {
@@ -153,27 +136,7 @@ impl TaskPrompt {
 
     /// The name used in configs: `"swe-smith"` or `"compact"`.
     pub fn name(self) -> &'static str {
-        match self {
-            TaskPrompt::SweSmith => "swe-smith",
-            TaskPrompt::Compact => "compact",
-        }
-    }
-}
-
-impl fmt::Display for TaskPrompt {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for TaskPrompt {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim() {
-            "swe-smith" => Ok(TaskPrompt::SweSmith),
-            "compact" => Ok(TaskPrompt::Compact),
-            _ => Err(format!("task prompt must be `swe-smith` or `compact`, got {s:?}")),
-        }
+        self.as_str()
     }
 }
 

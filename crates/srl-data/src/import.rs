@@ -11,58 +11,30 @@ use srl_core::Trajectory;
 
 use crate::{DataError, mini_swe_agent, openhands, swe_agent, swe_smith};
 
-/// A trajectory format.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub enum Format {
-    /// Detect per record.
-    #[default]
-    Auto,
-    /// SWE-smith / SWE-agent XML function-calling chat (`messages`).
-    SweSmith,
-    /// SWE-agent `.traj` (0.x text actions or 1.x `tool_calls`).
-    SweAgent,
-    /// mini-swe-agent `.traj.json`.
-    MiniSweAgent,
-    /// OpenHands `output.jsonl` (event stream).
-    OpenHands,
-    /// srl-swe's own canonical trajectory (`srl-swe data import` output).
-    Canonical,
+srl_core::choice_enum! {
+    /// A trajectory format.
+    #[derive(Default)]
+    pub enum Format: "format" {
+        /// Detect per record.
+        #[default]
+        Auto = "auto",
+        /// SWE-smith / SWE-agent XML function-calling chat (`messages`).
+        SweSmith = "swe-smith" | "swe-smith-xml" | "xml",
+        /// SWE-agent `.traj` (0.x text actions or 1.x `tool_calls`).
+        SweAgent = "swe-agent" | "traj",
+        /// mini-swe-agent `.traj.json`.
+        MiniSweAgent = "mini-swe-agent" | "mini",
+        /// OpenHands `output.jsonl` (event stream).
+        OpenHands = "openhands",
+        /// srl-swe's own canonical trajectory (`srl-swe data import` output).
+        Canonical = "canonical",
+    }
 }
 
 impl Format {
-    pub const NAMES: &'static [&'static str] =
-        &["auto", "swe-smith", "swe-agent", "mini-swe-agent", "openhands", "canonical"];
-
+    /// The canonical name (`swe-smith`, ...).
     pub fn name(self) -> &'static str {
-        match self {
-            Format::Auto => "auto",
-            Format::SweSmith => "swe-smith",
-            Format::SweAgent => "swe-agent",
-            Format::MiniSweAgent => "mini-swe-agent",
-            Format::OpenHands => "openhands",
-            Format::Canonical => "canonical",
-        }
-    }
-}
-
-impl std::fmt::Display for Format {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl std::str::FromStr for Format {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(match s {
-            "auto" => Format::Auto,
-            "swe-smith" | "swe-smith-xml" | "xml" => Format::SweSmith,
-            "swe-agent" | "traj" => Format::SweAgent,
-            "mini-swe-agent" | "mini" => Format::MiniSweAgent,
-            "openhands" => Format::OpenHands,
-            "canonical" => Format::Canonical,
-            _ => return Err(format!("unknown format {s:?}: expected one of {}", Format::NAMES.join(", "))),
-        })
+        self.as_str()
     }
 }
 
@@ -319,7 +291,7 @@ mod tests {
     #[test]
     fn formats_parse_and_detect() {
         assert_eq!("swe-smith".parse::<Format>().unwrap(), Format::SweSmith);
-        assert!("nope".parse::<Format>().unwrap_err().contains("expected one of"));
+        assert!("nope".parse::<Format>().unwrap_err().to_string().contains("`mini-swe-agent`"));
         let v: Value = serde_json::json!({"messages": []});
         assert_eq!(detect(&v), Some(Format::SweSmith));
         let v: Value = serde_json::json!({"messages": [], "trajectory_format": "mini-swe-agent-1.1"});

@@ -66,6 +66,35 @@ impl GradingConfig {
     }
 }
 
+srl_core::choice_enum! {
+    /// The grading rules by the harness version that used them (`--grading`): [`GradingConfig`] via
+    /// [`Grading::config`].
+    #[derive(Default)]
+    pub enum Grading: "grading" {
+        /// `swebench` 5.x (the default).
+        #[default]
+        V5 = "5.x" | "5",
+        /// `swebench` 4.x.
+        V4 = "4.x" | "4",
+    }
+}
+
+impl Grading {
+    /// The rules of this version.
+    pub fn config(self) -> GradingConfig {
+        match self {
+            Grading::V5 => GradingConfig::swebench_5(),
+            Grading::V4 => GradingConfig::swebench_4(),
+        }
+    }
+}
+
+impl From<Grading> for GradingConfig {
+    fn from(g: Grading) -> GradingConfig {
+        g.config()
+    }
+}
+
 /// SWE-bench's resolution status.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum ResolvedStatus {
@@ -241,4 +270,18 @@ pub fn grade_log(
     let tests = grade_tests(&map, gold, cfg);
     let resolution = tests.resolution();
     GradeOutcome { status_map: map, exit_code: out.exit_code, log_error: None, tests_status: Some(tests), resolution }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grading_versions_name_their_rules() {
+        assert_eq!("5".parse::<Grading>().unwrap().config(), GradingConfig::swebench_5());
+        assert_eq!(GradingConfig::from("4.x".parse::<Grading>().unwrap()), GradingConfig::swebench_4());
+        assert_eq!(Grading::default().to_string(), "5.x");
+        let e = "3.x".parse::<Grading>().unwrap_err().to_string();
+        assert_eq!(e, "unknown grading \"3.x\": expected `5.x` or `4.x`");
+    }
 }

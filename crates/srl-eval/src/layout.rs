@@ -1,10 +1,11 @@
-//! The on-disk layout of an evaluation run, atomic writes, and the resume check.
+//! The on-disk layout of an evaluation run, its atomic writes ([`srl_core::fs::write_atomic`]), and the resume check.
 //!
 //! `<report_dir>/<run_id>/<model with / as __>/<instance_id>/{patch.diff, eval.sh, test_output.txt, report.json,
 //! srl_extras.json}` and `<report_dir>/<run_id>/summary.json`: SWE-bench's `logs/run_evaluation/...` layout.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
+
+use serde::Serialize;
 
 use crate::error::EvalError;
 use crate::report::{InstanceExtras, InstanceReport, RunSummary};
@@ -78,27 +79,27 @@ impl RunLayout {
         let dir = self.instance_dir(model, instance_id);
         std::fs::create_dir_all(&dir).map_err(|e| EvalError::io(&dir, e))?;
         if let Some(p) = files.patch {
-            write_atomic(&dir.join(PATCH_FILE), p.as_bytes())?;
+            write_file(&dir.join(PATCH_FILE), p.as_bytes())?;
         }
         if let Some(s) = files.eval_script {
-            write_atomic(&dir.join(EVAL_SCRIPT_FILE), s.as_bytes())?;
+            write_file(&dir.join(EVAL_SCRIPT_FILE), s.as_bytes())?;
         }
         if let Some(o) = files.test_output {
-            write_atomic(&dir.join(TEST_OUTPUT_FILE), o.as_bytes())?;
+            write_file(&dir.join(TEST_OUTPUT_FILE), o.as_bytes())?;
         }
         if let Some(x) = files.extras {
             let text = crate::report::to_pretty_json(x);
-            write_atomic(&dir.join(EXTRAS_FILE), text.as_bytes())?;
+            write_file(&dir.join(EXTRAS_FILE), text.as_bytes())?;
         }
         if let Some(r) = files.report {
-            write_atomic(&dir.join(REPORT_FILE), r.to_json(instance_id).as_bytes())?;
+            write_file(&dir.join(REPORT_FILE), r.to_json(instance_id).as_bytes())?;
         }
         Ok(dir)
     }
 
     pub fn write_summary(&self, summary: &RunSummary) -> Result<PathBuf, EvalError> {
         let path = self.summary_path();
-        write_atomic(&path, summary.to_json().as_bytes())?;
+        write_file(&path, summary.to_json().as_bytes())?;
         Ok(path)
     }
 }
@@ -113,17 +114,29 @@ pub struct InstanceFiles<'a> {
     pub extras: Option<&'a InstanceExtras>,
 }
 
-/// Writes `bytes` to a temporary file in `path`'s folder, syncs it, then renames it over `path`: a reader sees the
-/// old file or the whole new one, never a part. Creates the folder.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), EvalError> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    std::fs::create_dir_all(dir).map_err(|e| EvalError::io(dir, e))?;
-    let mut tmp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir).map_err(|e| EvalError::io(dir, e))?;
-    tmp.write_all(bytes).map_err(|e| EvalError::io(tmp.path(), e))?;
-    tmp.as_file().sync_all().map_err(|e| EvalError::io(tmp.path(), e))?;
-    tmp.persist(path).map_err(|e| EvalError::io(path, e.error))?;
-    Ok(())
+/// Writes `bytes` to `path` atomically ([`srl_core::fs::write_atomic`]), the error naming the file.
+fn write_file(path: &Path, bytes: &[u8]) -> Result<(), EvalError> {
+    srl_core::fs::write_atomic(path, bytes).map_err(|e| EvalError::io(path, e))
+}
+
+/// Writes `value` as pretty JSON with a final newline, atomically (a reader sees the old file or the new one).
+pub fn write_json_atomic<T: Serialize + ?Sized>(path: &Path, value: &T) -> Result<(), EvalError> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| EvalError::io(path, e.into()))? + "\n";
+    write_file(path, text.as_bytes())
+}
+
+/// Writes `values` as JSON lines, atomically. Returns how many.
+pub fn write_jsonl_atomic<'a, T: Serialize + 'a>(
+    path: &Path,
+    values: impl IntoIterator<Item = &'a T>,
+) -> Result<usize, EvalError> {
+    let mut text = String::new();
+    let mut n = 0;
+    for v in values {
+        text += &serde_json::to_string(v).map_err(|e| EvalError::io(path, e.into()))?;
+        text.push('\n');
+        n += 1;
+    }
+    write_file(path, text.as_bytes())?;
+    Ok(n)
 }

@@ -98,9 +98,23 @@ pub fn parse_exit_code(text: &str, marker: &str) -> Option<i32> {
     None
 }
 
+/// The last `n` lines of a long message (a failed build's output, a grading error), joined with ` | `: what a
+/// one-line progress report shows of it.
+pub fn tail_lines(s: &str, n: usize) -> String {
+    let lines: Vec<&str> = s.trim_end().lines().collect();
+    lines[lines.len().saturating_sub(n)..].join(" | ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tails_of_messages() {
+        assert_eq!(tail_lines("a\nb\nc\n\n", 2), "b | c");
+        assert_eq!(tail_lines("only", 2), "only");
+        assert_eq!(tail_lines("", 2), "");
+    }
 
     #[test]
     fn slices_between_markers() {

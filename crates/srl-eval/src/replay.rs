@@ -1,14 +1,26 @@
 //! The replay harness: re-execute another agent's recorded actions in a fresh container of its instance, compare
 //! each new observation with the recorded one, grade the patch the actions leave, and say whether the trajectory
 //! is reproducible and correct before anyone trains on it.
+//!
+//! [`replay`] does one trajectory; [`replay_run`] does many with N workers and writes a run's files
+//! ([`ReplayLayout`]): per trajectory `<run>/replay/<NNNN>-<id>/replay.json` (the [`ReplayReport`]) and
+//! `trajectory.json` (the trajectory with the new observations, as a SWE-smith record), the grading files in the
+//! evaluator's layout, then `<run>/replay_summary.json` and, with a [`Keep`] filter, `<run>/kept.jsonl` (the kept
+//! trajectories as SWE-smith records, which the trainer reads).
 
+use std::collections::HashMap;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use srl_core::text::truncate_middle;
 use srl_core::{ActionKind, Instance, Trajectory};
 use srl_sandbox::ExecOptions;
 
+use crate::error::EvalError;
+use crate::layout::{RunLayout, write_json_atomic, write_jsonl_atomic};
+use crate::log::tail_lines;
 use crate::predictions::Prediction;
 use crate::report::ErrorKind;
 use crate::runner::{Evaluation, Harness};
@@ -124,6 +136,35 @@ impl ReplayReport {
     /// The report of a trajectory that could not be replayed at all (e.g. its instance is not in the dataset).
     pub fn not_run(trajectory: &Trajectory, kind: ErrorKind, message: impl Into<String>) -> ReplayReport {
         ReplayReport { error: Some(message.into()), error_kind: Some(kind), ..ReplayReport::new(trajectory) }
+    }
+
+    /// Every step's observation at or above the divergence threshold, and at least one step replayed.
+    pub fn reproducible(&self) -> bool {
+        self.first_divergence.is_none() && self.steps_replayed > 0
+    }
+
+    /// The one-line progress report of this replay: `ID (SOURCE): VERDICT; R/T steps, E errored, mean similarity
+    /// S[, first diverging step N (TOOL, similarity X)]`.
+    pub fn line(&self) -> String {
+        let verdict = match (self.resolved, &self.error) {
+            (Some(true), _) => "resolved".to_string(),
+            (Some(false), _) => "not resolved".to_string(),
+            (None, Some(e)) => format!("error: {}", tail_lines(e, 2)),
+            (None, None) => "not graded".to_string(),
+        };
+        let div = match &self.first_divergence {
+            Some(d) => format!(", first diverging step {} ({}, similarity {:.2})", d.step, d.tool, d.similarity),
+            None => String::new(),
+        };
+        format!(
+            "{} ({}): {verdict}; {}/{} steps, {} errored, mean similarity {:.3}{div}",
+            self.instance_id,
+            self.source,
+            self.steps_replayed,
+            self.steps_total,
+            self.steps_errored,
+            self.mean_similarity
+        )
     }
 }
 
@@ -269,7 +310,7 @@ impl ReplaySummary {
             }
             if r.first_divergence.is_some() {
                 s.diverged_sources.push(r.source.clone());
-            } else if r.steps_replayed > 0 {
+            } else if r.reproducible() {
                 s.reproducible += 1;
             }
         }
@@ -279,5 +320,249 @@ impl ReplaySummary {
             reports.iter().map(|r| r.mean_similarity).sum::<f64>() / reports.len() as f64
         };
         s
+    }
+}
+
+impl ReplaySummary {
+    /// The end-of-run line: `replayed N: resolved R | unresolved U | errors E | reproducible P | mean observation
+    /// similarity S`.
+    pub fn line(&self) -> String {
+        format!(
+            "replayed {}: resolved {} | unresolved {} | errors {} | reproducible {} | mean observation similarity {:.3}",
+            self.trajectories, self.resolved, self.unresolved, self.errors, self.reproducible, self.mean_similarity
+        )
+    }
+}
+
+srl_core::choice_enum! {
+    /// Which replayed trajectories a run keeps (`--keep`) in `kept.jsonl`.
+    pub enum Keep: "keep filter" {
+        /// Graded resolved.
+        Resolved = "resolved",
+        /// Every step's observation at or above the divergence threshold (resolved or not).
+        Reproducible = "reproducible",
+        /// Both.
+        Verified = "verified",
+    }
+}
+
+impl Keep {
+    /// Whether a replay with this report is kept.
+    pub fn keeps(self, report: &ReplayReport) -> bool {
+        let resolved = report.resolved == Some(true);
+        match self {
+            Keep::Resolved => resolved,
+            Keep::Reproducible => report.reproducible(),
+            Keep::Verified => resolved && report.reproducible(),
+        }
+    }
+}
+
+/// Where a replay run's files go, inside an evaluation run folder (whose layout holds the grading files).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReplayLayout {
+    pub run: RunLayout,
+}
+
+impl ReplayLayout {
+    /// The folder of the per-trajectory folders, under the run folder.
+    pub const REPLAY_DIR: &'static str = "replay";
+    /// A trajectory's [`ReplayReport`].
+    pub const REPORT_FILE: &'static str = "replay.json";
+    /// A trajectory with its new observations, as a SWE-smith record.
+    pub const TRAJECTORY_FILE: &'static str = "trajectory.json";
+    /// The [`ReplaySummary`], in the run folder.
+    pub const SUMMARY_FILE: &'static str = "replay_summary.json";
+    /// The kept trajectories (SWE-smith records, one a line), in the run folder.
+    pub const KEPT_FILE: &'static str = "kept.jsonl";
+
+    pub fn new(run: RunLayout) -> ReplayLayout {
+        ReplayLayout { run }
+    }
+
+    /// `<run>/replay/<NNNN>-<id>`: the input position (1-based, so repeated ids stay apart) and the instance id
+    /// with path separators made `_`.
+    pub fn trajectory_dir(&self, index: usize, instance_id: &str) -> PathBuf {
+        let name = format!("{:04}-{}", index + 1, instance_id.replace(['/', '\\'], "_"));
+        self.run.run_dir().join(Self::REPLAY_DIR).join(name)
+    }
+
+    pub fn summary_path(&self) -> PathBuf {
+        self.run.run_dir().join(Self::SUMMARY_FILE)
+    }
+
+    pub fn kept_path(&self) -> PathBuf {
+        self.run.run_dir().join(Self::KEPT_FILE)
+    }
+
+    /// Writes the files of the replay of input `index`: `replay.json`, `trajectory.json` and the grading files.
+    pub fn write(&self, index: usize, replayed: &Replayed) -> Result<PathBuf, EvalError> {
+        let dir = self.trajectory_dir(index, &replayed.report.instance_id);
+        write_json_atomic(&dir.join(Self::REPORT_FILE), &replayed.report)?;
+        let record = srl_data::swe_smith::to_record(&replayed.trajectory);
+        write_json_atomic(&dir.join(Self::TRAJECTORY_FILE), &record)?;
+        if let Some(ev) = &replayed.evaluation {
+            ev.write(&self.run)?;
+        }
+        Ok(dir)
+    }
+}
+
+/// Settings of [`replay_run`]. `Default`: [`ReplayOptions::default`], 2 workers, nothing kept.
+#[derive(Clone, Debug)]
+pub struct ReplayRunOptions {
+    pub replay: ReplayOptions,
+    /// Trajectories replayed at once (at least 1).
+    pub max_workers: usize,
+    /// Write the replays this filter keeps to `kept.jsonl`.
+    pub keep: Option<Keep>,
+}
+
+impl Default for ReplayRunOptions {
+    fn default() -> Self {
+        ReplayRunOptions { replay: ReplayOptions::default(), max_workers: 2, keep: None }
+    }
+}
+
+/// What a replay run leaves: its summary and where the files are.
+#[derive(Clone, Debug)]
+pub struct ReplayRun {
+    /// Every replay, in input order.
+    pub reports: Vec<ReplayReport>,
+    pub summary: ReplaySummary,
+    pub summary_path: PathBuf,
+    /// How many trajectories were kept and where (when a [`Keep`] filter was given).
+    pub kept: Option<(usize, PathBuf)>,
+}
+
+/// Replays `trajectories` against the instances of `dataset` with `opts.max_workers` containers at once, writing
+/// each replay's files as it finishes (then `on_done` sees its report), then the summary and the kept
+/// trajectories. A trajectory whose instance is not in the dataset is reported as not run. An `Err` is only a
+/// failure to write.
+pub async fn replay_run(
+    harness: &Harness,
+    dataset: &[Instance],
+    trajectories: &[Trajectory],
+    layout: &ReplayLayout,
+    opts: &ReplayRunOptions,
+    on_done: &mut dyn FnMut(&ReplayReport),
+) -> Result<ReplayRun, EvalError> {
+    let by_id: HashMap<&str, &Instance> = dataset.iter().map(|i| (i.instance_id.as_str(), i)).collect();
+    let jobs = trajectories.iter().enumerate().map(|(i, t)| {
+        let inst = by_id.get(t.instance_id.as_str()).copied();
+        async move {
+            let r = match inst {
+                Some(inst) => replay(harness, inst, t, &opts.replay).await,
+                None => Replayed {
+                    report: ReplayReport::not_run(
+                        t,
+                        ErrorKind::Other,
+                        format!("{} is not in the dataset (pick it with --dataset FILE)", t.instance_id),
+                    ),
+                    trajectory: t.clone(),
+                    evaluation: None,
+                },
+            };
+            (i, r)
+        }
+    });
+    let mut stream = futures_util::stream::iter(jobs).buffer_unordered(opts.max_workers.max(1));
+    let mut done = Vec::with_capacity(trajectories.len());
+    while let Some((i, r)) = stream.next().await {
+        layout.write(i, &r)?;
+        on_done(&r.report);
+        done.push((i, r));
+    }
+    drop(stream);
+    done.sort_by_key(|(i, _)| *i);
+    let reports: Vec<ReplayReport> = done.iter().map(|(_, r)| r.report.clone()).collect();
+    let summary = ReplaySummary::build(&reports);
+    let summary_path = layout.summary_path();
+    write_json_atomic(&summary_path, &summary)?;
+    let kept = match opts.keep {
+        None => None,
+        Some(keep) => {
+            let records: Vec<serde_json::Value> = done
+                .iter()
+                .filter(|(_, r)| keep.keeps(&r.report))
+                .map(|(_, r)| srl_data::swe_smith::to_record(&r.trajectory))
+                .collect();
+            let path = layout.kept_path();
+            let n = write_jsonl_atomic(&path, &records)?;
+            Some((n, path))
+        }
+    };
+    Ok(ReplayRun { reports, summary, summary_path, kept })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(resolved: Option<bool>, replayed: usize, diverged: bool) -> ReplayReport {
+        let t = Trajectory {
+            instance_id: "o/r-1".into(),
+            task: String::new(),
+            steps: Vec::new(),
+            patch: None,
+            resolved: None,
+            source_format: "canonical".into(),
+            source: "a.jsonl:1".into(),
+            model: None,
+            exit_status: None,
+        };
+        let mut r = ReplayReport::new(&t);
+        r.resolved = resolved;
+        r.steps_total = 3;
+        r.steps_replayed = replayed;
+        r.mean_similarity = 0.5;
+        if diverged {
+            r.first_divergence = Some(Divergence {
+                step: 2,
+                tool: "bash".into(),
+                similarity: 0.25,
+                recorded: String::new(),
+                replayed: String::new(),
+            });
+        }
+        r
+    }
+
+    #[test]
+    fn keep_filters() {
+        let cases = [
+            (report(Some(true), 3, false), [true, true, true]),
+            (report(Some(true), 3, true), [true, false, false]),
+            (report(Some(false), 3, false), [false, true, false]),
+            (report(None, 0, false), [false, false, false]),
+        ];
+        for (r, want) in cases {
+            let got = [Keep::Resolved, Keep::Reproducible, Keep::Verified].map(|k| k.keeps(&r));
+            assert_eq!(got, want, "{r:?}");
+        }
+        assert_eq!("verified".parse::<Keep>().unwrap(), Keep::Verified);
+        assert!("all".parse::<Keep>().unwrap_err().to_string().contains("`resolved`, `reproducible` or `verified`"));
+    }
+
+    #[test]
+    fn lines_and_layout() {
+        assert_eq!(
+            report(Some(true), 3, true).line(),
+            "o/r-1 (a.jsonl:1): resolved; 3/3 steps, 0 errored, mean similarity 0.500, first diverging step 2 \
+             (bash, similarity 0.25)"
+        );
+        let mut r = report(None, 0, false);
+        r.error = Some("build\nfailed\nbadly\n".into());
+        assert_eq!(r.line(), "o/r-1 (a.jsonl:1): error: failed | badly; 0/3 steps, 0 errored, mean similarity 0.500");
+        assert!(report(None, 1, false).line().contains(": not graded;"));
+        let s = ReplaySummary::build(&[report(Some(true), 3, false), report(Some(false), 3, true)]);
+        assert_eq!(
+            s.line(),
+            "replayed 2: resolved 1 | unresolved 1 | errors 0 | reproducible 1 | mean observation similarity 0.500"
+        );
+        let l = ReplayLayout::new(RunLayout::new("logs", "replay"));
+        assert_eq!(l.trajectory_dir(0, "a/b\\c"), PathBuf::from("logs/replay/replay/0001-a_b_c"));
+        assert_eq!(l.summary_path(), PathBuf::from("logs/replay/replay_summary.json"));
+        assert_eq!(l.kept_path(), PathBuf::from("logs/replay/kept.jsonl"));
     }
 }

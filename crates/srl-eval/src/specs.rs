@@ -175,7 +175,7 @@ pub fn write_specs(specs: &[GeneratedSpec], dir: &Path) -> Result<Vec<PathBuf>, 
     let mut written = Vec::new();
     for s in specs {
         let p = dir.join(&s.file_name);
-        crate::layout::write_atomic(&p, s.text.as_bytes())?;
+        srl_core::fs::write_atomic(&p, s.text.as_bytes()).map_err(|e| EvalError::io(&p, e))?;
         written.push(p);
     }
     Ok(written)

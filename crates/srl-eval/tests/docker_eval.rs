@@ -1,7 +1,8 @@
 //! The evaluator against the real Docker daemon on the bundled tasks: gold resolves, no fix does not, a patch that
 //! breaks a PASS_TO_PASS test does not, a fuzz-only patch is graded and says so, a hanging test run is a timeout, a
 //! patch that applies nowhere is an error; a run writes SWE-bench's layout and resumes; replays of recorded
-//! trajectories resolve, and a broken one names its first diverging step.
+//! trajectories resolve, and a broken one names its first diverging step; a replay run writes its layout and keeps
+//! what checks out.
 //! Set SRL_SKIP_DOCKER=1 to leave these out on a machine without Docker.
 
 use std::path::PathBuf;
@@ -10,8 +11,8 @@ use std::time::Duration;
 
 use srl_core::{Instance, ToolCall};
 use srl_eval::{
-    ErrorKind, Harness, HarnessOptions, Prediction, ReplayOptions, RunLayout, gold_predictions, load_dataset, plan_run,
-    replay, summarize_run,
+    ErrorKind, Harness, HarnessOptions, Keep, Prediction, ReplayLayout, ReplayOptions, ReplayRunOptions, RunLayout,
+    gold_predictions, load_dataset, plan_run, replay, replay_run, summarize_run,
 };
 use srl_sandbox::{ImageBuilder, Sandbox, TaskSet};
 
@@ -208,4 +209,44 @@ async fn replays_resolve_and_a_broken_one_names_its_first_diverging_step() {
     assert_eq!(d.tool, "str_replace_editor");
     assert!(r.report.steps_errored >= 1);
     assert_ne!(r.report.resolved, Some(true));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replay_run_writes_its_layout_and_keeps_what_checks_out() {
+    let Some(sb) = sandbox().await else { return };
+    let h = harness(&sb, HarnessOptions::default());
+    let t = srl_data::read_path(&root().join("tasks/wordstat/trajectory.json"), srl_data::Format::Auto)
+        .unwrap()
+        .pop()
+        .unwrap();
+    let mut stranger = t.clone();
+    stranger.instance_id = "nobody/else-1".into();
+    let dir = tempfile::tempdir().unwrap();
+    let layout = ReplayLayout::new(RunLayout::new(dir.path(), "replay"));
+    let opts = ReplayRunOptions { keep: Some(Keep::Verified), ..ReplayRunOptions::default() };
+    let mut lines = Vec::new();
+    let run = replay_run(&h, &instances(), &[stranger, t.clone()], &layout, &opts, &mut |r| lines.push(r.line()))
+        .await
+        .unwrap();
+    lines.sort();
+    assert_eq!(lines.len(), 2);
+    assert!(lines[0].starts_with("nobody/else-1 ("), "{lines:?}");
+    assert!(lines[0].contains("error: nobody/else-1 is not in the dataset (pick it with --dataset FILE); 0/"));
+    assert!(lines[1].starts_with("srl-swe__wordstat-1 (") && lines[1].contains("): resolved; "), "{lines:?}");
+    assert_eq!((run.summary.trajectories, run.summary.resolved, run.summary.errors), (2, 1, 1));
+    assert_eq!(run.reports[0].instance_id, "nobody/else-1", "input order");
+    assert_eq!(run.summary_path, dir.path().join("replay/replay_summary.json"));
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&run.summary_path).unwrap()).unwrap();
+    assert_eq!(summary["resolved"], 1);
+    let (kept, kept_path) = run.kept.unwrap();
+    assert_eq!((kept, kept_path.clone()), (1, dir.path().join("replay/kept.jsonl")));
+    let back = srl_data::read_path(&kept_path, srl_data::Format::Auto).unwrap();
+    assert_eq!((back.len(), back[0].resolved), (1, Some(true)));
+    for (i, id) in [(0, "nobody_else-1"), (1, "srl-swe__wordstat-1")] {
+        let d = dir.path().join(format!("replay/replay/{:04}-{id}", i + 1));
+        assert_eq!(d, layout.trajectory_dir(i, &run.reports[i].instance_id));
+        assert!(d.join("replay.json").is_file() && d.join("trajectory.json").is_file(), "{}", d.display());
+    }
+    assert!(layout.run.is_graded("replay", "srl-swe__wordstat-1"));
 }

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use srl_core::Message;
 use srl_policy::init::{Preset, random_parts};
-use srl_policy::{LoraConfig, Policy, PolicyOptions, SampleOptions, Training, peak_rss_bytes};
+use srl_policy::{LoraConfig, Policy, PolicyOptions, SampleOptions, SamplingParams, Training, peak_rss_bytes};
 
 fn rss_mb() -> f64 {
     peak_rss_bytes().unwrap_or(0) as f64 / 1e6
@@ -37,13 +37,23 @@ fn bench(preset: Preset, label: &str, new_tokens: usize, prompt_chars: usize, mi
         policy.chat_prompt_ids(&[Message::system("You are a helpful assistant."), Message::user(task)], 0).unwrap();
     println!("prompt: {} tokens; RSS now {:.0} MB, peak {:.0} MB", prompt.len(), current_rss_mb(), rss_mb());
     // Warm-up.
-    let warm = SampleOptions { n: 1, max_new_tokens: 2, ..Default::default() };
+    let warm = SampleOptions {
+        n: 1,
+        params: SamplingParams { max_new_tokens: 2, ..Default::default() },
+        ..Default::default()
+    };
     policy.sample(std::slice::from_ref(&prompt), &warm).unwrap();
     for g in [1usize, 8] {
-        let so = SampleOptions { n: g, temperature: 1.0, top_p: 1.0, top_k: 0, max_new_tokens: new_tokens, seed: 1 };
+        let params = SamplingParams { temperature: 1.0, top_p: 1.0, top_k: 0, max_new_tokens: new_tokens };
+        let so = SampleOptions { n: g, seed: 1, params };
         // Prefill (and the first token) alone, to separate it from decoding.
         let t = Instant::now();
-        policy.sample(std::slice::from_ref(&prompt), &SampleOptions { max_new_tokens: 1, ..so.clone() }).unwrap();
+        policy
+            .sample(
+                std::slice::from_ref(&prompt),
+                &SampleOptions { params: SamplingParams { max_new_tokens: 1, ..params }, ..so.clone() },
+            )
+            .unwrap();
         let prefill = t.elapsed().as_secs_f64();
         let t = Instant::now();
         let out = policy.sample(std::slice::from_ref(&prompt), &so).unwrap();

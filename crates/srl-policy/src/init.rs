@@ -65,27 +65,16 @@ pub fn corpus() -> String {
     s
 }
 
-/// Model sizes for random models.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Preset {
-    /// hidden 64, 2 layers, 4 heads (2 KV), vocab ~2k: forward passes in milliseconds.
-    Tiny,
-    /// hidden 256, 4 layers, 4 heads (2 KV), vocab ~4k.
-    Small,
-    /// The shapes of Qwen2.5-0.5B (hidden 896, 24 layers, 14 heads, 2 KV, vocab 151936), random weights:
-    /// for benchmarks (about 2 GB in f32).
-    Qwen25_05B,
-}
-
-impl std::str::FromStr for Preset {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
-        match s {
-            "tiny" => Ok(Preset::Tiny),
-            "small" => Ok(Preset::Small),
-            "qwen2.5-0.5b-shapes" => Ok(Preset::Qwen25_05B),
-            _ => Err(format!("unknown preset `{s}` (tiny, small, qwen2.5-0.5b-shapes)")),
-        }
+srl_core::choice_enum! {
+    /// Model sizes for random models.
+    pub enum Preset: "preset" {
+        /// hidden 64, 2 layers, 4 heads (2 KV), vocab ~2k: forward passes in milliseconds.
+        Tiny = "tiny",
+        /// hidden 256, 4 layers, 4 heads (2 KV), vocab ~4k.
+        Small = "small",
+        /// The shapes of Qwen2.5-0.5B (hidden 896, 24 layers, 14 heads, 2 KV, vocab 151936), random weights:
+        /// for benchmarks (about 2 GB in f32).
+        Qwen25_05B = "qwen2.5-0.5b-shapes",
     }
 }
 

@@ -310,7 +310,7 @@ impl Qwen2 {
             let residual = &xs;
             let h = self.rms_norm(&xs, &layer.input_layernorm, pass)?;
             let cache_slot = cache.as_deref_mut().map(|c| &mut c.layers[i]);
-            let h = self.attention(layer, &h, &cos, &sin, mask, cache_slot, pass)?;
+            let h = self.attention(layer, &h, (&cos, &sin), mask, cache_slot, pass)?;
             xs = (h + residual)?;
             let residual = &xs;
             let h = self.rms_norm(&xs, &layer.post_attention_layernorm, pass)?;
@@ -327,17 +327,17 @@ impl Qwen2 {
         linear(hidden, &self.lm_head, None)
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// `rope`: the `(cos, sin)` tables of the rows' positions.
     fn attention(
         &self,
         layer: &Layer,
         x: &Tensor,
-        cos: &Tensor,
-        sin: &Tensor,
+        rope: (&Tensor, &Tensor),
         mask: Option<&Tensor>,
         cache: Option<&mut Option<(Tensor, Tensor)>>,
         pass: Pass,
     ) -> Result<Tensor> {
+        let (cos, sin) = rope;
         let (b, t, _) = x.dims3()?;
         let (nh, nkv, hd) = (self.cfg.num_attention_heads, self.cfg.num_kv_heads(), self.cfg.head_dim());
         let q = layer.q_proj.forward(x, pass)?.reshape((b, t, nh, hd))?.transpose(1, 2)?.contiguous()?;

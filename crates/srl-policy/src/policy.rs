@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use candle_core::{D, DType, Device, Tensor, Var};
 use rand::SeedableRng;
-use srl_core::Message;
+use srl_core::{DTypeSpec, DeviceSpec, Message};
 
 use crate::chat::{ChatPrompt, ChatTemplate, ChatTokenizer};
 use crate::config::{Config, GenerationConfig};
@@ -30,26 +30,39 @@ pub enum Training {
     Lora(LoraConfig),
 }
 
-/// How to load a policy. `Default`: CPU, f32, frozen, Qwen2.5's chat template.
-#[derive(Clone, Debug)]
+/// How to load a policy. `Default`: CPU, `auto` dtype (f32 on CPU), frozen, Qwen2.5's chat template.
+#[derive(Clone, Debug, Default)]
 pub struct PolicyOptions {
-    pub device: Device,
-    /// `None`: f32 on CPU, bf16 on CUDA. Weights are cast to it on load.
-    pub dtype: Option<DType>,
+    /// Where the model runs (CUDA needs the `cuda` build feature; see [`candle_device`]).
+    pub device: DeviceSpec,
+    /// Weights are cast to it on load; `auto`: f32 on CPU, bf16 on CUDA (see [`candle_dtype`]).
+    pub dtype: DTypeSpec,
     pub training: Training,
     /// `None`: [`ChatTemplate::default`] (Qwen2.5's, with its default system message).
     pub template: Option<ChatTemplate>,
 }
 
-impl Default for PolicyOptions {
-    fn default() -> Self {
-        PolicyOptions { device: Device::Cpu, dtype: None, training: Training::Frozen, template: None }
+/// The candle device of a [`DeviceSpec`]. CUDA in a build without the `cuda` feature is an error that says so.
+pub fn candle_device(spec: DeviceSpec) -> Result<Device> {
+    match spec {
+        DeviceSpec::Cpu => Ok(Device::Cpu),
+        DeviceSpec::Cuda(n) if cfg!(feature = "cuda") => Device::new_cuda(n)
+            .map_err(|e| PolicyError::Invalid(format!("device `{spec}`: cannot open CUDA device {n}: {e}"))),
+        DeviceSpec::Cuda(_) => Err(PolicyError::Invalid(format!(
+            "device `{spec}`: this build has no CUDA support (rebuild with `--features cuda`, which needs nvcc), \
+             or use `cpu`"
+        ))),
     }
 }
 
-/// The run's dtype for a device when none is asked for: bf16 on CUDA, f32 elsewhere.
-pub fn default_dtype(device: &Device) -> DType {
-    if device.is_cuda() { DType::BF16 } else { DType::F32 }
+/// The candle dtype of a [`DTypeSpec`] on `device`: `auto` is bf16 on CUDA and f32 elsewhere.
+pub fn candle_dtype(spec: DTypeSpec, device: &Device) -> DType {
+    let on = if device.is_cuda() { DeviceSpec::Cuda(0) } else { DeviceSpec::Cpu };
+    match spec.resolve(on) {
+        DTypeSpec::Bf16 => DType::BF16,
+        DTypeSpec::F16 => DType::F16,
+        DTypeSpec::F32 | DTypeSpec::Auto => DType::F32,
+    }
 }
 
 /// Per-token log-probs of completions, `[B, T]` with `T` the longest completion of the batch.
@@ -120,20 +133,22 @@ impl Policy {
         };
         let tc_path = dir.join(TOKENIZER_CONFIG);
         let tokenizer_config_json = std::fs::read_to_string(&tc_path).ok();
-        let dtype = opts.dtype.unwrap_or_else(|| default_dtype(&opts.device));
-        let weights = files::load_weights(&files::weight_files(&dir)?, &config, dtype, &opts.device)?;
+        let device = candle_device(opts.device)?;
+        let dtype = candle_dtype(opts.dtype, &device);
+        let weights = files::load_weights(&files::weight_files(&dir)?, &config, dtype, &device)?;
         let parts = ModelParts { config, generation, tokenizer_json, tokenizer_config_json, weights };
-        let mut p = Self::build(parts, opts, Some(dir.clone()))?;
+        let mut p = Self::build(parts, opts, device, Some(dir.clone()))?;
         p.source = Some(dir);
         Ok(p)
     }
 
     /// A policy from in-memory parts (e.g. [`crate::init::random_parts`]).
     pub fn from_parts(parts: ModelParts, opts: &PolicyOptions) -> Result<Policy> {
-        Self::build(parts, opts, None)
+        Self::build(parts, opts, candle_device(opts.device)?, None)
     }
 
-    fn build(parts: ModelParts, opts: &PolicyOptions, dir: Option<PathBuf>) -> Result<Policy> {
+    /// `device`: `opts.device` opened once (a second open of a CUDA device would be another candle device).
+    fn build(parts: ModelParts, opts: &PolicyOptions, device: Device, dir: Option<PathBuf>) -> Result<Policy> {
         let ModelParts { config, generation, tokenizer_json, tokenizer_config_json, weights } = parts;
         let name = |f: &str| dir.as_ref().map(|d| d.join(f)).unwrap_or_else(|| PathBuf::from(f));
         config.validate(&name(CONFIG))?;
@@ -164,8 +179,7 @@ impl Policy {
         stop_ids.dedup();
         let pad_id = generation.pad_token_id.or(tokenizer.endoftext_id()).unwrap_or(tokenizer.im_end_id());
 
-        let device = opts.device.clone();
-        let dtype = opts.dtype.unwrap_or_else(|| default_dtype(&device));
+        let dtype = candle_dtype(opts.dtype, &device);
         let mut base = BTreeMap::new();
         for (k, t) in weights {
             base.insert(k, t.to_device(&device)?.to_dtype(dtype)?);
@@ -321,7 +335,8 @@ impl Policy {
         if opts.n == 0 {
             return Err(PolicyError::Invalid("n must be at least 1".into()));
         }
-        if opts.top_p.is_nan() || opts.top_p <= 0.0 || opts.temperature.is_nan() {
+        let params = &opts.params;
+        if params.top_p.is_nan() || params.top_p <= 0.0 || params.temperature.is_nan() {
             return Err(PolicyError::Invalid("top_p must be in (0, 1]".into()));
         }
         for p in prompts {
@@ -333,7 +348,7 @@ impl Policy {
         let rows: Vec<usize> = (0..prompts.len()).flat_map(|i| std::iter::repeat_n(i, opts.n)).collect();
         let mut outs: Vec<(Vec<u32>, Vec<f32>, FinishReason)> =
             rows.iter().map(|_| (Vec::new(), Vec::new(), FinishReason::Length)).collect();
-        if rows.is_empty() || opts.max_new_tokens == 0 {
+        if rows.is_empty() || params.max_new_tokens == 0 {
             return self.finish(rows, outs);
         }
         let model = &self.sample_model;
@@ -370,11 +385,11 @@ impl Policy {
             .collect();
         let mut active: Vec<usize> = (0..rows.len()).collect();
         let mut next_pos: Vec<u32> = rows.iter().map(|&i| prompts[i].len() as u32).collect();
-        for step in 0..opts.max_new_tokens {
+        for step in 0..params.max_new_tokens {
             let mut keep = Vec::with_capacity(active.len());
             let mut last = Vec::with_capacity(active.len());
             for (i, &row) in active.iter().enumerate() {
-                let tok = choose(&logits[i], opts, &mut rngs[row]);
+                let tok = choose(&logits[i], params, &mut rngs[row]);
                 outs[row].0.push(tok as u32);
                 outs[row].1.push(token_logprob(&logits[i], tok));
                 if self.stop_ids.contains(&(tok as u32)) {
@@ -384,7 +399,7 @@ impl Policy {
                     last.push(tok as u32);
                 }
             }
-            if keep.is_empty() || step + 1 == opts.max_new_tokens {
+            if keep.is_empty() || step + 1 == params.max_new_tokens {
                 break;
             }
             if keep.len() < active.len() {
@@ -613,25 +628,4 @@ fn proj_dims(cfg: &Config, name: &str) -> (usize, usize) {
 /// `[B, 1, H]` hidden states to per-row f32 logits.
 fn last_logits(model: &Qwen2, h: &Tensor) -> Result<Vec<Vec<f32>>> {
     Ok(model.logits(h)?.squeeze(1)?.to_dtype(DType::F32)?.to_vec2::<f32>()?)
-}
-
-/// Scales the gradients of `vars` in `grads` so that their global L2 norm is at most `max_norm` (candle has no
-/// gradient clipping); returns the norm before clipping. Variables without a gradient are skipped.
-pub fn clip_grad_norm(grads: &mut candle_core::backprop::GradStore, vars: &[Var], max_norm: f64) -> Result<f64> {
-    let mut sq = 0f64;
-    for v in vars {
-        if let Some(g) = grads.get(v.as_tensor()) {
-            sq += g.to_dtype(DType::F32)?.sqr()?.sum_all()?.to_scalar::<f32>()? as f64;
-        }
-    }
-    let norm = sq.sqrt();
-    if norm > max_norm && norm > 0.0 {
-        let s = max_norm / norm;
-        for v in vars {
-            if let Some(g) = grads.remove(v.as_tensor()) {
-                grads.insert(v.as_tensor(), (g * s)?);
-            }
-        }
-    }
-    Ok(norm)
 }

@@ -1,20 +1,14 @@
-//! Seeded random numbers for weights (candle's CPU RNG cannot be seeded).
+//! Seeded random numbers for weights (candle's CPU RNG cannot be seeded): draws from the caller's ChaCha RNG, so
+//! the same seed gives the same weights on every run.
 
 use rand::Rng;
+use rand_distr::{Distribution, Normal};
 
-/// `n` samples of N(0, std²) (Box-Muller over the given RNG).
+/// `n` samples of N(0, std²) from the given RNG.
 pub fn normal_vec(rng: &mut impl Rng, n: usize, std: f64) -> Vec<f32> {
-    let mut out = Vec::with_capacity(n + 1);
-    while out.len() < n {
-        let u1: f64 = rng.random::<f64>().max(f64::MIN_POSITIVE);
-        let u2: f64 = rng.random::<f64>();
-        let r = (-2.0 * u1.ln()).sqrt() * std;
-        let th = std::f64::consts::TAU * u2;
-        out.push((r * th.cos()) as f32);
-        out.push((r * th.sin()) as f32);
-    }
-    out.truncate(n);
-    out
+    // `Normal::new` fails only for a negative or non-finite std; callers pass constants.
+    let normal = Normal::new(0.0, std).expect("a finite, non-negative std");
+    normal.sample_iter(rng).take(n).map(|x: f64| x as f32).collect()
 }
 
 /// `n` samples of U(-bound, bound).

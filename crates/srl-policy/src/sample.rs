@@ -1,29 +1,25 @@
-//! Sampling options, completions, and the per-row token choice (temperature, top-k, top-p).
+//! Sampling options ([`SampleOptions`]: count and seed around [`SamplingParams`]), completions, and the per-row token choice (temperature, top-k, top-p).
 
 use rand::Rng;
 use serde::{Deserialize, Serialize};
+use srl_core::SamplingParams;
 
-/// How to sample completions. `Default`: one completion, temperature 1, no top-k/top-p cut, 256 new tokens,
-/// seed 0.
+/// How to sample completions: how many per prompt, the seed, and the sampling parameters. `Default`: one
+/// completion, seed 0, temperature 1, no top-k/top-p cut, 256 new tokens.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SampleOptions {
     /// Completions per prompt (GRPO's group size G).
     pub n: usize,
-    /// 0 is greedy (argmax).
-    pub temperature: f64,
-    /// Nucleus sampling: keep the smallest set of tokens whose probability reaches `top_p` (1.0: off).
-    pub top_p: f64,
-    /// Keep only the `top_k` most likely tokens (0: off).
-    pub top_k: usize,
-    pub max_new_tokens: usize,
     /// Row `j` of the call (prompt `i`, sample `s`: `j = i * n + s`) draws from ChaCha8 stream `j` of this seed,
     /// so a completion does not depend on which rows finish first.
     pub seed: u64,
+    /// Temperature (0: greedy), top-p, top-k and the new-token limit.
+    pub params: SamplingParams,
 }
 
 impl Default for SampleOptions {
     fn default() -> Self {
-        SampleOptions { n: 1, temperature: 1.0, top_p: 1.0, top_k: 0, max_new_tokens: 256, seed: 0 }
+        SampleOptions { n: 1, seed: 0, params: SamplingParams { max_new_tokens: 256, ..SamplingParams::default() } }
     }
 }
 
@@ -61,7 +57,7 @@ pub fn token_logprob(logits: &[f32], token: usize) -> f32 {
 }
 
 /// Picks the next token from one row of logits.
-pub fn choose(logits: &[f32], opts: &SampleOptions, rng: &mut impl Rng) -> usize {
+pub fn choose(logits: &[f32], opts: &SamplingParams, rng: &mut impl Rng) -> usize {
     if opts.temperature <= 0.0 {
         let mut best = 0;
         for (i, &x) in logits.iter().enumerate() {
@@ -121,13 +117,13 @@ mod tests {
     fn greedy_top_k_and_top_p() {
         let logits = [0.0f32, 3.0, 1.0, 2.9];
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
-        let greedy = SampleOptions { temperature: 0.0, ..Default::default() };
+        let greedy = SamplingParams::greedy(256);
         assert_eq!(choose(&logits, &greedy, &mut rng), 1);
-        let k2 = SampleOptions { top_k: 2, ..Default::default() };
+        let k2 = SamplingParams { top_k: 2, ..Default::default() };
         for _ in 0..50 {
             assert!(matches!(choose(&logits, &k2, &mut rng), 1 | 3));
         }
-        let p = SampleOptions { top_p: 0.01, ..Default::default() };
+        let p = SamplingParams { top_p: 0.01, ..Default::default() };
         for _ in 0..20 {
             assert_eq!(choose(&logits, &p, &mut rng), 1);
         }

@@ -11,30 +11,20 @@
 
 pub mod difflib;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use srl_core::{CallError, ToolCall, parse_completion};
 
 pub use difflib::ratio as similarity;
 
-/// Which similarity the reward uses.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Metric {
-    /// `difflib.SequenceMatcher(None, a, b).ratio()` (the paper's reward).
-    #[default]
-    Difflib,
-    /// 2 * LCS / (len a + len b) over characters, through `similar`'s Myers diff.
-    Lcs,
-}
-
-impl std::str::FromStr for Metric {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "difflib" => Ok(Metric::Difflib),
-            "lcs" => Ok(Metric::Lcs),
-            _ => Err(format!("unknown metric {s:?}: expected `difflib` or `lcs`")),
-        }
+srl_core::choice_enum! {
+    /// Which similarity the reward uses (`"difflib"` or `"lcs"`, in configs and on the command line).
+    #[derive(Default)]
+    pub enum Metric: "metric" {
+        /// `difflib.SequenceMatcher(None, a, b).ratio()` (the paper's reward).
+        #[default]
+        Difflib = "difflib",
+        /// 2 * LCS / (len a + len b) over characters, through `similar`'s Myers diff.
+        Lcs = "lcs",
     }
 }
 
@@ -173,6 +163,14 @@ mod tests {
         assert_eq!(r.action.as_deref(), Some(got));
         assert_eq!(r.reward, similarity(got, EXPERT));
         assert!(r.reward > 0.8 && r.reward < 1.0);
+    }
+
+    #[test]
+    fn metric_names() {
+        assert_eq!("lcs".parse::<Metric>().unwrap(), Metric::Lcs);
+        assert_eq!(Metric::default().to_string(), "difflib");
+        let e = "cosine".parse::<Metric>().unwrap_err().to_string();
+        assert_eq!(e, "unknown metric \"cosine\": expected `difflib` or `lcs`");
     }
 
     #[test]

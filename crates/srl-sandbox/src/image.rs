@@ -43,6 +43,36 @@ pub enum ImageSource {
 impl ImageSource {
     /// SWE-bench's published instance images on Docker Hub.
     pub const SWEBENCH_TEMPLATE: &'static str = "swebench/sweb.eval.x86_64.{id}:latest";
+
+    /// The source of `kind` (`--image-source`); `template` is the image name template of
+    /// [`ImageSourceKind::Swebench`] (`--image-template`, unused for local images).
+    pub fn new(kind: ImageSourceKind, template: impl Into<String>) -> ImageSource {
+        match kind {
+            ImageSourceKind::Local => ImageSource::Local,
+            ImageSourceKind::Swebench => ImageSource::Swebench { template: template.into() },
+        }
+    }
+
+    /// Which kind of source this is.
+    pub fn kind(&self) -> ImageSourceKind {
+        match self {
+            ImageSource::Local => ImageSourceKind::Local,
+            ImageSource::Swebench { .. } => ImageSourceKind::Swebench,
+        }
+    }
+}
+
+srl_core::choice_enum! {
+    /// Where instance images come from, as the user names it (`--image-source`); [`ImageSource::new`] adds the
+    /// template of published images.
+    #[derive(Default)]
+    pub enum ImageSourceKind: "image source" {
+        /// Built here, offline.
+        #[default]
+        Local = "local",
+        /// SWE-bench's published images, pulled (needs internet).
+        Swebench = "swebench",
+    }
 }
 
 /// The published image name of an instance for a template (see [`ImageSource::Swebench`]).
@@ -194,7 +224,8 @@ impl std::fmt::Debug for ImageBuilder {
 
 impl ImageBuilder {
     /// A builder over the recipes in `docker_dir` (`docker/`) and the specs in `env_dir` (`environments/`), with
-    /// the default cache folder ([`default_cache_dir`]), the host's mirror, local images and no progress output.
+    /// the default cache folder (`default_cache_dir`: `$SRL_CACHE_DIR`, else the user cache folder), the host's
+    /// mirror, local images and no progress output.
     pub fn new(sandbox: &Sandbox, docker_dir: &Path, env_dir: &Path) -> Result<ImageBuilder> {
         Ok(ImageBuilder {
             sandbox: sandbox.clone(),
@@ -413,7 +444,9 @@ impl ImageBuilder {
             .arg(&dir)
             .args(reqs);
         self.run_host(cmd, "pip download").await?;
-        std::fs::write(dir.join(".complete"), reqs.join("\n")).ctx(|| "mark wheelhouse".into())?;
+        // Its presence means the wheelhouse is whole: written atomically, after every wheel.
+        srl_core::fs::write_atomic(&dir.join(".complete"), reqs.join("\n").as_bytes())
+            .ctx(|| "mark wheelhouse".into())?;
         Ok(dir)
     }
 
@@ -616,6 +649,17 @@ mod tests {
             swebench_image_name("xingyaoww/sweb.eval.x86_64.{id_raw}", "A__b-1"),
             "xingyaoww/sweb.eval.x86_64.a__b-1"
         );
+    }
+
+    #[test]
+    fn sources_from_their_names() {
+        let kind: ImageSourceKind = "swebench".parse().unwrap();
+        let s = ImageSource::new(kind, ImageSource::SWEBENCH_TEMPLATE);
+        assert_eq!(s, ImageSource::Swebench { template: ImageSource::SWEBENCH_TEMPLATE.into() });
+        assert_eq!(s.kind(), ImageSourceKind::Swebench);
+        assert_eq!(ImageSource::new(ImageSourceKind::Local, "ignored"), ImageSource::Local);
+        let e = "hub".parse::<ImageSourceKind>().unwrap_err().to_string();
+        assert_eq!(e, "unknown image source \"hub\": expected `local` or `swebench`");
     }
 
     #[test]

@@ -1,20 +1,55 @@
-//! Docker sandboxes for software-engineering agents, driven through bollard.
+//! Docker sandboxes for software-engineering agents, driven through bollard (tokio). Only this crate talks to Docker.
 //!
-//! - [`Sandbox`]: a connection to the Docker daemon ([`Sandbox::connect`]), garbage collection of containers left by
-//!   dead runs ([`Sandbox::gc`]).
-//! - [`ImageBuilder`]: the three SWE-bench layers (base from debootstrap, environment from a spec in `environments/`,
-//!   instance with the repository at its base commit under `/testbed`), each tagged by a hash of what built it.
-//! - [`Container`]: a labelled, resource-limited, network-less container removed when dropped; [`Container::exec`]
-//!   runs `bash -lc` with a timeout that kills the whole process group and an output cap.
-//! - [`tools`]: SWE-agent's `bash`, `str_replace_editor` and `submit` with their exact wording
-//!   ([`Container::run_tool`]).
-//! - [`patch`]: applying a patch with SWE-bench's fallbacks ([`Container::apply_patch`]).
+//! - [`Sandbox`]: a connection to the Docker daemon ([`Sandbox::connect`] negotiates the API version), the run id,
+//!   garbage collection of containers left by dead runs ([`Sandbox::gc`]).
+//! - [`ImageBuilder`]: the three SWE-bench layers, each tagged by a hash of what built it (an unchanged recipe is
+//!   never rebuilt, a changed one always is):
+//!   base `srl-swe/base:<hash>` (debootstrap of `docker/base/recipe.toml` + `setup.sh` + every spec's
+//!   `apt_packages`, from the host's apt mirror, `SRL_DEBIAN_MIRROR` overrides), environment
+//!   `srl-swe/env.<spec>:<hash>` (a venv at `/opt/venv` filled from a wheelhouse that `pip download` fills on the
+//!   host under `$SRL_CACHE_DIR/wheelhouse/<hash>`; the container has no network), instance
+//!   `srl-swe/inst.<id>:<hash>` (the repository at `base_commit` under `/testbed` through git2, the spec's
+//!   `install`, `git gc --prune=now`, a clean `git status` checked). [`ImageSource::Swebench`] pulls SWE-bench's
+//!   published images instead (`--image-source swebench`, [`ImageSourceKind`]; `{id}` in the template is the id
+//!   with `__` as `_1776_`, `{id_raw}` the id as is).
+//! - [`Container`]: a labelled, resource-limited (memory, CPU, pids), network-less container removed when dropped;
+//!   files move through Docker's archive endpoint. [`Container::exec`] runs `bash -lc` with a timeout that kills
+//!   the whole process group and an output cap that keeps head and tail. It goes through one long-lived exec per
+//!   container (a runner reading NUL-separated `token, workdir, command` records on its stdin), each command under
+//!   `setsid -w bash -c WRAP` with an exit sentinel and an end marker, so a background job keeping stdout open does
+//!   not hold the call; a timeout kills the command's process group from a second, detached exec (found by its
+//!   token; the container is restarted if even that fails), and the end marker resynchronises the stream. Commands
+//!   with extra `env` or `keep_background` use one Docker exec each, with the same semantics. Background processes
+//!   are killed when a command ends unless [`ExecOptions::keep_background`].
+//! - [`tools`]: SWE-agent's `bash`, `str_replace_editor` (view, create, str_replace, insert, undo_edit, with
+//!   SWE-agent's exact wording; implemented on the host) and `submit` (`git add -A && git diff --cached <base>`,
+//!   the base being [`ToolState::base_commit`], set with [`Container::configure_tools`]; default `HEAD`), through
+//!   [`Container::run_tool`]. [`Observation::text`] is raw: no `OBSERVATION:` prefix, `\n` line endings (render it
+//!   with `srl_core::prompt::render_observation`).
+//! - [`patch`]: applying a patch with SWE-bench's fallbacks ([`Container::apply_patch`]: `git apply --verbose`, then
+//!   `--reject`, then `patch --batch --fuzz=5 -p1 -i`, the tree restored between attempts).
+//! - `repo.rs` ([`bundled_base_commit`], [`prepare_testbed`], [`RepoSource`]): the deterministic base commit of a
+//!   bundled task (byte-identical to `tasks/tools/make_base.py`), and testbeds from a git mirror holding only the
+//!   objects reachable from the base.
+//! - [`spec`]: [`EnvSpec`], the environment specs of `environments/*.toml` (`name`, `repos` and `versions` as glob
+//!   patterns, `python` (offline: the base's 3.11 only), `apt_packages`, `packages`, `pip_packages`, `pre_install`,
+//!   `install`, `eval_commands`, `test_cmd`, `log_format`, `network`, `no_use_env`, `nano_cpus`); unknown keys are
+//!   errors naming the key and the file.
+//! - [`task`]: [`TaskSet`], a dataset and where each repository comes from (`srl-swe/<name>` from
+//!   `tasks/<name>/repo`, other repositories from a mirror folder).
 //! - [`Pool`]: at most N containers at once.
 //!
-//! Invariants: every container carries the labels [`LABEL_RUN`], [`LABEL_INSTANCE`], [`LABEL_PID`] and is removed on
-//! success, error and panic (Drop); [`cleanup_all`] removes the live ones (call it from a Ctrl-C handler);
-//! [`Sandbox::gc`] removes those whose owning process is gone. A failing command, a timeout or a patch that does not
-//! apply are values, never `Err`; an `Err` means the infrastructure failed.
+//! Invariants: every container carries the labels `srl-swe=1`, [`LABEL_RUN`], [`LABEL_INSTANCE`] and [`LABEL_PID`]
+//! (`HOST:PID:STARTTIME`) and is removed on success, error and panic (Drop); [`cleanup_all`] removes the live ones
+//! (call it from a Ctrl-C handler); [`Sandbox::gc`] removes those whose owning process is gone (pid absent or
+//! reused). A failing command, a timeout or a patch that does not apply are values ([`ExecOutput`],
+//! [`Observation`], [`ApplyReport`]), never `Err`; an `Err` means the infrastructure failed. The library logs with
+//! `tracing` and never prints; build progress goes to a callback ([`ImageBuilder::progress`]).
+//!
+//! Host needs: a Docker daemon, root (debootstrap and chroot), `debootstrap`, `tar`, `python3 -m pip` (for the
+//! wheelhouse), a reachable Debian mirror and PyPI (or a filled wheelhouse), and the docker CLI only for
+//! `sandbox shell` and the `exec` benchmark. The Docker tests run whenever a daemon answers (`SRL_SKIP_DOCKER=1`
+//! skips them) and build the images on first use.
 
 mod container;
 mod error;
@@ -31,7 +66,7 @@ pub mod tools;
 pub use container::{Container, ContainerOptions, FileStat, cleanup_all};
 pub use error::{Result, SandboxError};
 pub use exec::{ExecOptions, ExecOutput, truncate_bytes_middle};
-pub use image::{BuildReport, ImageBuilder, ImageSource, Progress, base_recipe, swebench_image_name};
+pub use image::{BuildReport, ImageBuilder, ImageSource, ImageSourceKind, Progress, base_recipe, swebench_image_name};
 pub use patch::{ApplyMethod, ApplyReport};
 pub use pool::{Pool, PooledContainer};
 pub use repo::{RepoSource, bundled_base_commit, prepare_testbed};

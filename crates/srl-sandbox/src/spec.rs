@@ -71,24 +71,10 @@ fn pytest() -> String {
     "pytest".into()
 }
 
-/// `*`-only glob match.
+/// Whether `text` matches the glob `pattern` ([`glob::Pattern`]: `*` any run of characters, `/` included, `?` one
+/// character, `[...]` a class). An invalid pattern matches nothing ([`EnvSpec::parse`] refuses one).
 pub fn glob_match(pattern: &str, text: &str) -> bool {
-    let parts: Vec<&str> = pattern.split('*').collect();
-    if parts.len() == 1 {
-        return pattern == text;
-    }
-    let (first, last) = (parts[0], parts[parts.len() - 1]);
-    if !text.starts_with(first) || !text[first.len()..].ends_with(last) || text.len() < first.len() + last.len() {
-        return false;
-    }
-    let mut rest = &text[first.len()..text.len() - last.len()];
-    for p in &parts[1..parts.len() - 1] {
-        match rest.find(p) {
-            Some(i) => rest = &rest[i + p.len()..],
-            None => return false,
-        }
-    }
-    true
+    glob::Pattern::new(pattern).is_ok_and(|p| p.matches(text))
 }
 
 impl EnvSpec {
@@ -104,6 +90,11 @@ impl EnvSpec {
                 file: file.to_path_buf(),
                 message: format!("name {:?} must be non-empty ASCII letters, digits, `.`, `_`, `-`", spec.name),
             });
+        }
+        if let Some((p, e)) =
+            spec.repos.iter().chain(&spec.versions).find_map(|p| glob::Pattern::new(p).err().map(|e| (p, e)))
+        {
+            return Err(SandboxError::Spec { file: file.to_path_buf(), message: format!("pattern {p:?}: {e}") });
         }
         spec.path = file.to_path_buf();
         Ok(spec)
@@ -183,6 +174,9 @@ mod tests {
         .unwrap();
         assert_eq!(s.content_hash(), s2.content_hash());
         assert!(glob_match("a*b*c", "axxbyyc") && !glob_match("a*b*c", "axxc") && glob_match("*", ""));
+        assert!(glob_match("django/*", "django/django") && glob_match("3.*", "3.0") && !glob_match("3.*", "4.0"));
+        let e = EnvSpec::parse("repos=['a/[']\npython='3.11'\ntest_cmd='pytest'\n", Path::new("b.toml")).unwrap_err();
+        assert!(e.to_string().contains("b.toml") && e.to_string().contains("\"a/[\""), "{e}");
     }
 
     #[test]

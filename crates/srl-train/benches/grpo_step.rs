@@ -171,7 +171,7 @@ fn main() {
     let (_, split) = srl_train::data::load_split(&root, &cfg.data).expect("bundled tasks");
     let policy = Policy::from_parts(
         random_parts(Preset::Tiny, cfg.model.init_seed).expect("tiny"),
-        &srl_train::trainer::policy_options(&cfg).expect("options"),
+        &srl_train::trainer::policy_options(&cfg),
     )
     .expect("policy");
     cases.push(run_case("tiny (full)", cfg, policy, split.train, steps, &tmp.path().join("tiny")));
@@ -198,7 +198,7 @@ fn main() {
         let t = Instant::now();
         let policy = Policy::from_parts(
             random_parts(Preset::Qwen25_05B, 0).expect("0.5b"),
-            &srl_train::trainer::policy_options(&cfg).expect("options"),
+            &srl_train::trainer::policy_options(&cfg),
         )
         .expect("policy");
         println!(

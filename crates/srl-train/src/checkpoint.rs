@@ -1,7 +1,8 @@
 //! Checkpoints: `checkpoints/step-NNNNNNNN/` with the trainable weights (`trainable.safetensors`, exact, by
 //! name), the optimizer state (`optimizer.safetensors`), `state.json` (step, data position, RNG state, best
 //! validation) and, under LoRA, the adapter in PEFT's layout (`adapter/`). Each is written to a temporary folder
-//! and renamed; `checkpoints/latest` names the newest.
+//! and renamed as a whole (a folder-level rename; every file of the run outside such a folder is written through
+//! [`srl_core::fs::write_atomic`]); `checkpoints/latest` names the newest.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -30,16 +31,6 @@ pub struct TrainState {
     pub elapsed_s: f64,
     /// Best validation similarity and its step.
     pub best: Option<(usize, f64)>,
-}
-
-/// Writes a file atomically (temporary file in the same folder, then rename).
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension(format!(
-        "{}.tmp",
-        path.extension().map(|e| e.to_string_lossy().to_string()).unwrap_or_default()
-    ));
-    std::fs::write(&tmp, bytes).map_err(|e| TrainError::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| TrainError::io(path, e))
 }
 
 pub fn step_dir_name(step: usize) -> String {

@@ -3,8 +3,10 @@
 
 use std::path::Path;
 
-use serde::{Deserialize, Serialize};
-use srl_core::{SystemPrompt, TaskPrompt, Window};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use srl_core::{DTypeSpec, DeviceSpec, SamplingParams, SystemPrompt, TaskPrompt, Window};
+use srl_policy::Preset;
+use srl_reward::Metric;
 
 use crate::error::{Result, TrainError};
 
@@ -16,7 +18,8 @@ pub struct TrainConfig {
     pub data: DataConfig,
     pub algorithm: AlgorithmConfig,
     pub grpo: GrpoConfig,
-    pub sampling: SamplingConfig,
+    /// Rollout sampling (`temperature`, `top_p`, `top_k`, `max_new_tokens`; defaults 1.0, 1.0, 0, 512).
+    pub sampling: SamplingParams,
     pub sft: SftConfig,
     pub optimizer: OptimizerConfig,
     pub schedule: ScheduleConfig,
@@ -34,16 +37,17 @@ pub struct ModelConfig {
     /// working directory.
     pub path: String,
     /// When `path` does not exist: create a random model of this preset there (`"tiny"`, `"small"`,
-    /// `"qwen2.5-0.5b-shapes"`); `""` (default) makes a missing model an error.
-    pub init_preset: String,
+    /// `"qwen2.5-0.5b-shapes"`); `""` (default, `None`) makes a missing model an error.
+    #[serde(with = "preset_or_empty")]
+    pub init_preset: Option<Preset>,
     /// Seed of `init_preset`'s weights. Default 0.
     pub init_seed: u64,
     /// `"cpu"` (default) or `"cuda"` / `"cuda:N"`.
-    pub device: String,
+    pub device: DeviceSpec,
     /// `"auto"` (default: f32 on CPU, bf16 on CUDA), `"f32"`, `"bf16"`, `"f16"`.
-    pub dtype: String,
+    pub dtype: DTypeSpec,
     /// `"lora"` (default) or `"full"`.
-    pub training: String,
+    pub training: TrainingMode,
     /// Prompts longer than this lose history from the left (system and task are kept); 0: no limit. Default 4096.
     pub max_prompt_tokens: usize,
 }
@@ -52,13 +56,63 @@ impl Default for ModelConfig {
     fn default() -> Self {
         ModelConfig {
             path: "models/tiny".into(),
-            init_preset: String::new(),
+            init_preset: None,
             init_seed: 0,
-            device: "cpu".into(),
-            dtype: "auto".into(),
-            training: "lora".into(),
+            device: DeviceSpec::Cpu,
+            dtype: DTypeSpec::Auto,
+            training: TrainingMode::Lora,
             max_prompt_tokens: 4096,
         }
+    }
+}
+
+srl_core::choice_enum! {
+    /// `model.training`: which weights a run trains (the policy crate's [`srl_policy::Training`] is built from it).
+    #[derive(Default)]
+    pub enum TrainingMode: "model.training" {
+        /// LoRA adapters on frozen base weights.
+        #[default]
+        Lora = "lora",
+        /// Every weight.
+        Full = "full",
+    }
+}
+
+srl_core::choice_enum! {
+    /// `algorithm.kind`: what the run optimizes.
+    #[derive(Default)]
+    pub enum AlgorithmKind: "algorithm.kind" {
+        /// SRL: GRPO on the step-wise similarity reward, after `sft.warmup_steps` SFT steps.
+        #[default]
+        Srl = "srl",
+        /// Supervised fine-tuning on the expert targets for every step.
+        Sft = "sft",
+    }
+}
+
+srl_core::choice_enum! {
+    /// `schedule.kind`: the learning rate after the warm-up.
+    #[derive(Default)]
+    pub enum ScheduleKind: "schedule.kind" {
+        /// The peak for every step.
+        #[default]
+        Constant = "constant",
+        /// Cosine decay from the peak to `min_lr_ratio` times the peak at the last step.
+        Cosine = "cosine",
+    }
+}
+
+/// `model.init_preset` as text: `""` is `None`, else a [`Preset`] name.
+mod preset_or_empty {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(p: &Option<Preset>, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(p.map(Preset::as_str).unwrap_or(""))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<Preset>, D::Error> {
+        let s = String::deserialize(d)?;
+        if s.trim().is_empty() { Ok(None) } else { s.parse().map(Some).map_err(serde::de::Error::custom) }
     }
 }
 
@@ -125,7 +179,7 @@ impl Default for DataConfig {
 pub struct AlgorithmConfig {
     /// `"srl"` (default: GRPO on the step-wise similarity reward, after `sft.warmup_steps` SFT steps) or
     /// `"sft"` (cross-entropy on the expert targets for all `steps`).
-    pub kind: String,
+    pub kind: AlgorithmKind,
     /// Optimizer steps in the run (SFT warm-up steps included). Default 100.
     pub steps: usize,
     /// Master seed: data order, sampling, LoRA init. Default 0.
@@ -134,7 +188,7 @@ pub struct AlgorithmConfig {
 
 impl Default for AlgorithmConfig {
     fn default() -> Self {
-        AlgorithmConfig { kind: "srl".into(), steps: 100, seed: 0 }
+        AlgorithmConfig { kind: AlgorithmKind::Srl, steps: 100, seed: 0 }
     }
 }
 
@@ -164,7 +218,7 @@ pub struct GrpoConfig {
     /// warning) and trains on what it has. Default 4.
     pub max_sampling_rounds: usize,
     /// Reward similarity metric: `"difflib"` (default) or `"lcs"`.
-    pub metric: String,
+    pub metric: Metric,
 }
 
 impl Default for GrpoConfig {
@@ -180,28 +234,8 @@ impl Default for GrpoConfig {
             dynamic_sampling: true,
             std_eps: 1e-4,
             max_sampling_rounds: 4,
-            metric: "difflib".into(),
+            metric: Metric::Difflib,
         }
-    }
-}
-
-/// `[sampling]` (rollouts)
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct SamplingConfig {
-    /// Default 1.0.
-    pub temperature: f64,
-    /// Default 1.0 (off).
-    pub top_p: f64,
-    /// Default 0 (off).
-    pub top_k: usize,
-    /// Default 512.
-    pub max_new_tokens: usize,
-}
-
-impl Default for SamplingConfig {
-    fn default() -> Self {
-        SamplingConfig { temperature: 1.0, top_p: 1.0, top_k: 0, max_new_tokens: 512 }
     }
 }
 
@@ -267,7 +301,7 @@ impl Default for OptimizerConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct ScheduleConfig {
     /// `"constant"` (default) or `"cosine"`.
-    pub kind: String,
+    pub kind: ScheduleKind,
     /// Linear warm-up steps from 0. Default 0.
     pub warmup_steps: usize,
     /// Cosine floor as a fraction of the peak. Default 0.0.
@@ -276,7 +310,7 @@ pub struct ScheduleConfig {
 
 impl Default for ScheduleConfig {
     fn default() -> Self {
-        ScheduleConfig { kind: "constant".into(), warmup_steps: 0, min_lr_ratio: 0.0 }
+        ScheduleConfig { kind: ScheduleKind::Constant, warmup_steps: 0, min_lr_ratio: 0.0 }
     }
 }
 
@@ -380,21 +414,9 @@ impl TrainConfig {
         toml::to_string_pretty(self).unwrap_or_default()
     }
 
-    /// Checks values that types do not: enums as strings, positive sizes, ranges.
+    /// Checks the ranges that types do not (sizes, rates); names are checked when parsing.
     pub fn validate(&self) -> Result<()> {
         let bad = |key: &str, msg: &str| Err(TrainError::Config(format!("`{key}`: {msg}")));
-        if !matches!(self.model.training.as_str(), "lora" | "full") {
-            return bad("model.training", "expected \"lora\" or \"full\"");
-        }
-        if !matches!(self.model.dtype.as_str(), "auto" | "f32" | "bf16" | "f16") {
-            return bad("model.dtype", "expected \"auto\", \"f32\", \"bf16\" or \"f16\"");
-        }
-        if !self.model.init_preset.is_empty() && self.model.init_preset.parse::<srl_policy::Preset>().is_err() {
-            return bad("model.init_preset", "expected \"\", \"tiny\", \"small\" or \"qwen2.5-0.5b-shapes\"");
-        }
-        if !matches!(self.algorithm.kind.as_str(), "srl" | "sft") {
-            return bad("algorithm.kind", "expected \"srl\" or \"sft\"");
-        }
         if self.algorithm.steps == 0 {
             return bad("algorithm.steps", "must be at least 1");
         }
@@ -422,17 +444,9 @@ impl TrainConfig {
         if self.grpo.max_sampling_rounds == 0 {
             return bad("grpo.max_sampling_rounds", "must be at least 1");
         }
-        if self.grpo.metric.parse::<srl_reward::Metric>().is_err() {
-            return bad("grpo.metric", "expected \"difflib\" or \"lcs\"");
-        }
-        if !(self.sampling.top_p > 0.0 && self.sampling.top_p <= 1.0) {
-            return bad("sampling.top_p", "must be in (0, 1]");
-        }
-        if self.sampling.temperature.is_nan() || self.sampling.temperature < 0.0 {
-            return bad("sampling.temperature", "must be at least 0");
-        }
-        if self.sampling.max_new_tokens == 0 {
-            return bad("sampling.max_new_tokens", "must be at least 1");
+        if let Err(e) = self.sampling.validate() {
+            let (field, msg) = e.split_once(": ").unwrap_or(("", &e));
+            return bad(&format!("sampling.{field}"), msg);
         }
         if self.sft.batch_size == 0 || self.sft.micro_batch == 0 {
             return bad("sft.batch_size", "sft.batch_size and sft.micro_batch must be at least 1");
@@ -455,9 +469,6 @@ impl TrainConfig {
         if self.optimizer.grad_clip < 0.0 {
             return bad("optimizer.grad_clip", "must be at least 0");
         }
-        if !matches!(self.schedule.kind.as_str(), "constant" | "cosine") {
-            return bad("schedule.kind", "expected \"constant\" or \"cosine\"");
-        }
         if !(0.0..=1.0).contains(&self.schedule.min_lr_ratio) {
             return bad("schedule.min_lr_ratio", "must be in [0, 1]");
         }
@@ -467,7 +478,7 @@ impl TrainConfig {
         if self.data.paths.is_empty() {
             return bad("data.paths", "must name at least one file");
         }
-        if self.model.training == "lora" {
+        if self.model.training == TrainingMode::Lora {
             self.lora_config(0).validate(Path::new("lora")).map_err(|e| TrainError::Config(format!("`lora`: {e}")))?;
         }
         Ok(())

@@ -11,60 +11,38 @@ use crate::error::{Result, TrainError};
 /// The fixed think of SFT targets without the expert's reasoning.
 pub const SHORT_THINK: &str = "Next step.";
 
-/// Expands `*` wildcards in path components (relative to `root` when relative), sorted.
-pub fn expand_pattern(root: &Path, pattern: &str) -> Vec<PathBuf> {
-    let p = Path::new(pattern);
-    let mut current: Vec<PathBuf> = vec![if p.is_absolute() { PathBuf::from("/") } else { root.to_path_buf() }];
-    for comp in p.components() {
-        let c = comp.as_os_str().to_string_lossy().to_string();
-        if c == "/" {
-            continue;
+/// The files a glob pattern names (`*` matches within one path component; `?`, `[...]` and `**` as the `glob`
+/// crate reads them), relative to `root` when relative, sorted. Folders are left out; a malformed pattern is an
+/// error naming it.
+pub fn expand_pattern(root: &Path, pattern: &str) -> Result<Vec<PathBuf>> {
+    let full = if Path::new(pattern).is_absolute() {
+        pattern.to_string()
+    } else {
+        // The root is taken literally, whatever characters its name has.
+        let mut s = glob::Pattern::escape(&root.to_string_lossy());
+        if !s.ends_with('/') {
+            s.push('/');
         }
-        let mut next = Vec::new();
-        for base in &current {
-            if c.contains('*') {
-                let Ok(rd) = std::fs::read_dir(base) else { continue };
-                let mut names: Vec<String> =
-                    rd.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().to_string()).collect();
-                names.sort();
-                next.extend(names.into_iter().filter(|n| wildcard(&c, n)).map(|n| base.join(n)));
-            } else {
-                next.push(base.join(&c));
-            }
-        }
-        current = next;
-    }
-    current.retain(|p| p.is_file());
-    current
-}
-
-/// `*` matches any run of characters.
-pub fn wildcard(pattern: &str, name: &str) -> bool {
-    let parts: Vec<&str> = pattern.split('*').collect();
-    if parts.len() == 1 {
-        return pattern == name;
-    }
-    let mut rest = name;
-    for (i, part) in parts.iter().enumerate() {
-        if i == 0 {
-            let Some(r) = rest.strip_prefix(part) else { return false };
-            rest = r;
-        } else if i == parts.len() - 1 {
-            return rest.ends_with(part);
-        } else {
-            let Some(at) = rest.find(part) else { return false };
-            rest = &rest[at + part.len()..];
-        }
-    }
-    true
+        s + pattern
+    };
+    let paths = glob::glob(&full).map_err(|e| TrainError::Data(format!("path pattern {pattern:?}: {e}")))?;
+    let mut files: Vec<PathBuf> = paths.filter_map(|p| p.ok()).filter(|p| p.is_file()).collect();
+    files.sort();
+    Ok(files)
 }
 
 /// The files the data section names: `paths`, or `fallback_paths` when `paths` match nothing.
 pub fn resolve_files(root: &Path, cfg: &DataConfig) -> Result<Vec<PathBuf>> {
-    let expand = |ps: &[String]| ps.iter().flat_map(|p| expand_pattern(root, p)).collect::<Vec<_>>();
-    let mut files = expand(&cfg.paths);
+    let expand = |ps: &[String]| -> Result<Vec<PathBuf>> {
+        let mut all = Vec::new();
+        for p in ps {
+            all.extend(expand_pattern(root, p)?);
+        }
+        Ok(all)
+    };
+    let mut files = expand(&cfg.paths)?;
     if files.is_empty() {
-        files = expand(&cfg.fallback_paths);
+        files = expand(&cfg.fallback_paths)?;
     }
     if files.is_empty() {
         return Err(TrainError::Data(format!(
@@ -140,12 +118,30 @@ mod tests {
 
     #[test]
     fn wildcards() {
-        assert!(wildcard("*", "abc"));
-        assert!(wildcard("a*c", "abc"));
-        assert!(wildcard("*.json", "x.json"));
-        assert!(!wildcard("*.json", "x.jsonl"));
-        assert!(wildcard("tra*ory.json", "trajectory.json"));
-        assert!(!wildcard("abc", "abd"));
+        let d = tempfile::tempdir().unwrap();
+        for f in ["abc", "abd", "x.json", "x.jsonl", "trajectory.json", "sub/a/t.json", "sub/b/t.json", "sub/b/u.txt"] {
+            let p = d.path().join(f);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, "").unwrap();
+        }
+        let names = |root: &Path, pattern: &str| -> Vec<String> {
+            let files = expand_pattern(root, pattern).unwrap();
+            files.iter().map(|p| p.strip_prefix(d.path()).unwrap().display().to_string()).collect()
+        };
+        let names_in = |pattern: &str| names(d.path(), pattern);
+        // `*` matches any run of characters within a component (folders are not files).
+        assert_eq!(names_in("*"), ["abc", "abd", "trajectory.json", "x.json", "x.jsonl"]);
+        assert_eq!(names_in("a*c"), ["abc"]);
+        assert_eq!(names_in("*.json"), ["trajectory.json", "x.json"]);
+        assert_eq!(names_in("tra*ory.json"), ["trajectory.json"]);
+        assert_eq!(names_in("abc"), ["abc"]);
+        assert_eq!(names_in("sub/*/t.json"), ["sub/a/t.json", "sub/b/t.json"]);
+        assert!(names_in("nothing*").is_empty());
+        // Absolute patterns ignore the root.
+        let abs = format!("{}/sub/*/*.txt", d.path().display());
+        assert_eq!(names(Path::new("/nonexistent"), &abs), ["sub/b/u.txt"]);
+        let e = expand_pattern(d.path(), "a[").unwrap_err().to_string();
+        assert!(e.contains("a["), "{e}");
     }
 
     #[test]

@@ -69,18 +69,25 @@ pub struct GrpoLossParts {
     pub kl_sum: f64,
 }
 
-#[allow(clippy::too_many_arguments)]
+/// The scalars of [`grpo_loss`]: the clip range `[1 - clip_lo, 1 + clip_hi]`, the KL weight, and the completion
+/// tokens of the whole batch (the loss's denominator).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LossScalars {
+    pub clip_lo: f64,
+    pub clip_hi: f64,
+    pub beta: f64,
+    pub total_tokens: f64,
+}
+
 pub fn grpo_loss(
     logp: &Tensor,
     old_logp: &Tensor,
     ref_logp: Option<&Tensor>,
     mask: &Tensor,
     adv: &Tensor,
-    clip_lo: f64,
-    clip_hi: f64,
-    beta: f64,
-    total_tokens: f64,
+    scalars: LossScalars,
 ) -> Result<GrpoLossParts> {
+    let LossScalars { clip_lo, clip_hi, beta, total_tokens } = scalars;
     let (surr, ratio) = clipped_surrogate(logp, old_logp, adv, clip_lo, clip_hi)?;
     let mut loss = masked_sum_over(&surr, mask, total_tokens)?.neg()?;
     let mut kl_sum = 0.0;
@@ -102,6 +109,10 @@ pub fn grpo_loss(
 mod tests {
     use super::*;
     use candle_core::{Device, Var};
+
+    fn scalars(beta: f64) -> LossScalars {
+        LossScalars { clip_lo: 0.2, clip_hi: 0.2, beta, total_tokens: 2.0 }
+    }
 
     fn t2(v: &[&[f32]]) -> Tensor {
         let rows = v.len();
@@ -160,7 +171,7 @@ mod tests {
         let old = t2(&[&[0.0, 0.0]]);
         let adv = Tensor::new(&[1.0f32], &Device::Cpu).unwrap();
         let mask = t2(&[&[1.0, 1.0]]);
-        let parts = grpo_loss(x.as_tensor(), &old, None, &mask, &adv, 0.2, 0.2, 0.0, 2.0).unwrap();
+        let parts = grpo_loss(x.as_tensor(), &old, None, &mask, &adv, scalars(0.0)).unwrap();
         // loss = -(1.2 + 1) / 2
         assert!((parts.loss.to_scalar::<f32>().unwrap() + 1.1).abs() < 1e-6);
         assert_eq!(parts.clipped_tokens, 1.0);
@@ -193,7 +204,7 @@ mod tests {
         assert!(k[0][1].abs() < 1e-7);
         let mask = t2(&[&[1.0, 1.0]]);
         let adv = Tensor::new(&[0.0f32], &Device::Cpu).unwrap();
-        let p = grpo_loss(&logp, &logp, Some(&r), &mask, &adv, 0.2, 0.2, 0.1, 2.0).unwrap();
+        let p = grpo_loss(&logp, &logp, Some(&r), &mask, &adv, scalars(0.1)).unwrap();
         assert!((p.loss.to_scalar::<f32>().unwrap() - 0.1 * 0.148721 / 2.0).abs() < 1e-6);
     }
 }

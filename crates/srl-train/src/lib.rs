@@ -9,7 +9,45 @@
 //! * [`data`]: path patterns, the train/validation split, SFT targets.
 //! * [`trainer`]: the loop: SFT and GRPO steps, validation, metrics, checkpoints, resume.
 //! * [`checkpoint`]: atomic checkpoint folders, pruning.
-//! * [`plot`]: SVG and PNG line plots without dependencies.
+//! * [`plot`]: PNG and SVG line plots (plotters, with a bundled font).
+//!
+//! # Run folder
+//! ```text
+//! DIR/config.toml                 the resolved config (every key)
+//! DIR/metrics.jsonl               one line per step (StepRecord)
+//! DIR/plots/{reward,valid_similarity,loss}.{png,svg}   rewritten at every checkpoint
+//! DIR/checkpoints/step-NNNNNNNN/  trainable.safetensors (exact weights by name), optimizer.safetensors (AdamW m,
+//!                                 v, t), state.json (step, data cursor, ChaCha8 seed + word position, best
+//!                                 validation, elapsed), adapter/ (PEFT, under LoRA)
+//! DIR/checkpoints/latest          the name of the newest; best.json: the best step by validation similarity
+//! DIR/final/                      adapter/ (LoRA) or model/ (full) and prompt.json (srl_policy::TrainedModel)
+//! ```
+//! A checkpoint is written into `.tmp-step-N/` and renamed; every file outside it (`latest`, `best.json`,
+//! `config.toml`, the plots, the metrics kept on resume) goes through `srl_core::fs::write_atomic`. The last
+//! `checkpoint.keep_last` and the best by validation are kept, and a new best validation is checkpointed at once
+//! (even off the `checkpoint.every` cadence), so `best.json` always names an existing folder. On resume the
+//! metrics lines after the checkpoint's step are dropped (they belong to the lost tail), and the run continues
+//! exactly: same weights, optimizer moments, data position and sampling seeds. Stopping is the caller's: set the
+//! `AtomicBool` given to [`Trainer::run`] (the command line does on Ctrl-C) and the trainer writes a checkpoint
+//! and returns.
+//!
+//! # Algorithm
+//! * GRPO step: draw prompts from the data stream (a seeded permutation per epoch; the cursor is saved), sample G
+//!   completions per prompt in one batch, score each with `srl_reward::Scorer` (-1 when malformed), normalize
+//!   advantages within each group, `(r - mean) / (std + 1e-6)` (population std). Dynamic sampling drops groups
+//!   whose reward std is at most `grpo.std_eps` and samples more prompts until `prompts_per_batch` groups are kept,
+//!   at most `max_sampling_rounds` rounds (then a warning and a partial batch). Loss: `-sum_tokens min(ratio A,
+//!   clip(ratio, 1-eps, 1+eps_high) A) / N_tokens(batch) + beta * sum k3 / N_tokens`, with k3 = `exp(ref - logp) -
+//!   (ref - logp) - 1`; micro-batches divide by the whole batch's token count, so the accumulated gradient is the
+//!   token-level mean. With `updates_per_batch = 1` the old log-probs are the detached current ones (ratio 1);
+//!   with more, the sampler's per-token log-probs. Then global gradient-norm clipping and AdamW.
+//! * SFT step: cross-entropy (token mean) of `<think>\n{expert thought or "Next step."}\n</think>\n{expert
+//!   action}<|im_end|>` given the prompt.
+//! * Schedule: linear warm-up, then constant or cosine to `min_lr_ratio`; `sft.lr` (if > 0) replaces the peak
+//!   during SFT steps.
+//! * AdamW is our own because candle's cannot export or import its moments, and an exact resume needs them: it is
+//!   bias-corrected, decays (decoupled) only variables whose name contains none of `optimizer.no_decay`, and saves
+//!   its state as safetensors.
 
 pub mod checkpoint;
 pub mod config;
@@ -23,16 +61,3 @@ pub mod trainer;
 pub use config::TrainConfig;
 pub use error::{Result, TrainError};
 pub use trainer::{RunSummary, StepRecord, Trainer, ValidRecord};
-
-/// Sets `stop` on Ctrl-C (the trainer then writes a checkpoint and returns); a second Ctrl-C exits at once.
-/// For command lines; a failure to install the handler is logged, not fatal.
-pub fn install_ctrlc(stop: std::sync::Arc<std::sync::atomic::AtomicBool>) {
-    let r = ctrlc::set_handler(move || {
-        if stop.swap(true, std::sync::atomic::Ordering::SeqCst) {
-            std::process::exit(130);
-        }
-    });
-    if let Err(e) = r {
-        tracing::warn!(error = %e, "cannot install the Ctrl-C handler");
-    }
-}

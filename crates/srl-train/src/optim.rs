@@ -6,6 +6,7 @@ use std::path::Path;
 
 use candle_core::{DType, Device, Tensor, Var};
 
+use crate::config::ScheduleKind;
 use crate::error::{Result, TrainError};
 
 /// Gradients summed over micro-batches, one slot per variable (in the optimizer's order).
@@ -34,6 +35,8 @@ impl GradAccum {
 }
 
 /// Scales `grads` so that their global L2 norm is at most `max_norm` (0: no clipping); returns the norm before.
+/// The one gradient clipping of the workspace (candle has none): SFT and GRPO steps clip the gradients they
+/// accumulated over micro-batches ([`GradAccum`]), so a single backward pass is the one-micro-batch case.
 pub fn clip_grad_norm(grads: &mut [Option<Tensor>], max_norm: f64) -> Result<f64> {
     let mut sq = 0f64;
     for g in grads.iter().flatten() {
@@ -51,18 +54,18 @@ pub fn clip_grad_norm(grads: &mut [Option<Tensor>], max_norm: f64) -> Result<f64
 
 /// The learning rate at optimizer step `step` (0-based): linear warm-up over `warmup` steps, then constant or
 /// cosine decay to `min_ratio * peak` at `total`.
-pub fn lr_at(kind: &str, peak: f64, step: usize, warmup: usize, total: usize, min_ratio: f64) -> f64 {
+pub fn lr_at(kind: ScheduleKind, peak: f64, step: usize, warmup: usize, total: usize, min_ratio: f64) -> f64 {
     if warmup > 0 && step < warmup {
         return peak * (step + 1) as f64 / warmup as f64;
     }
     match kind {
-        "cosine" => {
+        ScheduleKind::Cosine => {
             let span = total.saturating_sub(warmup).max(1) as f64;
             let p = ((step - warmup.min(step)) as f64 / span).min(1.0);
             let c = 0.5 * (1.0 + (std::f64::consts::PI * p).cos());
             peak * (min_ratio + (1.0 - min_ratio) * c)
         }
-        _ => peak,
+        ScheduleKind::Constant => peak,
     }
 }
 
@@ -197,22 +200,45 @@ mod tests {
     }
 
     #[test]
-    fn policy_clip_agrees() {
-        // srl_policy::clip_grad_norm on a GradStore gives the same norm and scaled gradients.
+    fn clips_a_backward_pass() {
+        // A GradStore's gradients, accumulated over two micro-batches, then clipped: gradient (7, 7) twice.
         let dev = Device::Cpu;
         let a = Var::new(&[1.0f32, 2.0], &dev).unwrap();
         let loss =
             ((a.as_tensor() * 3.0).unwrap().sum_all().unwrap() + (a.as_tensor() * 4.0).unwrap().sum_all()).unwrap(); // grad 7, 7
-        let mut store = loss.backward().unwrap();
-        let n = srl_policy::clip_grad_norm(&mut store, std::slice::from_ref(&a), 1.0).unwrap();
-        assert!((n - 98f64.sqrt()).abs() < 1e-5);
         let mut acc = GradAccum::new(1);
         acc.add(&loss.backward().unwrap(), std::slice::from_ref(&a)).unwrap();
-        let n2 = clip_grad_norm(&mut acc.grads, 1.0).unwrap();
-        assert!((n - n2).abs() < 1e-6);
-        let x = store.get(a.as_tensor()).unwrap().to_vec1::<f32>().unwrap();
+        let n = clip_grad_norm(&mut acc.grads, 1.0).unwrap();
+        assert!((n - 98f64.sqrt()).abs() < 1e-5);
         let y = acc.grads[0].as_ref().unwrap().to_vec1::<f32>().unwrap();
-        assert!((x[0] - y[0]).abs() < 1e-6 && (x[0] - 0.5f32.sqrt()).abs() < 1e-6);
+        assert!((y[0] - 0.5f32.sqrt()).abs() < 1e-6 && (y[1] - y[0]).abs() < 1e-7);
+        let mut acc = GradAccum::new(1);
+        for _ in 0..2 {
+            acc.add(&loss.backward().unwrap(), std::slice::from_ref(&a)).unwrap();
+        }
+        assert!((clip_grad_norm(&mut acc.grads, 0.0).unwrap() - 2.0 * 98f64.sqrt()).abs() < 1e-4);
+    }
+
+    #[test]
+    fn clipping_scales_a_policy_gradient_to_the_limit() {
+        // Every weight of a fully trained tiny policy: the global norm comes down to the limit.
+        let parts = srl_policy::random_parts(srl_policy::Preset::Tiny, 0).unwrap();
+        let opts = srl_policy::PolicyOptions {
+            training: srl_policy::Training::Full { keep_reference: false },
+            ..Default::default()
+        };
+        let p = srl_policy::Policy::from_parts(parts, &opts).unwrap();
+        let ids = p.tokenizer().encode("ls -la /testbed").unwrap();
+        let lp = p.logprobs(&[(ids.clone(), ids)]).unwrap();
+        let store = lp.logprobs.sum_all().unwrap().neg().unwrap().backward().unwrap();
+        let vars = p.trainable_vars();
+        let mut acc = GradAccum::new(vars.len());
+        acc.add(&store, &vars).unwrap();
+        assert!(acc.grads.iter().all(Option::is_some));
+        let before = clip_grad_norm(&mut acc.grads, 1e-3).unwrap();
+        assert!(before > 1e-3);
+        let after = clip_grad_norm(&mut acc.grads, f64::INFINITY).unwrap();
+        assert!((after - 1e-3).abs() < 1e-6, "{after}");
     }
 
     #[test]
@@ -246,10 +272,10 @@ mod tests {
 
     #[test]
     fn schedules() {
-        assert_eq!(lr_at("constant", 1.0, 0, 0, 10, 0.0), 1.0);
-        assert!((lr_at("constant", 1.0, 0, 4, 10, 0.0) - 0.25).abs() < 1e-12);
-        assert!((lr_at("cosine", 1.0, 4, 4, 14, 0.0) - 1.0).abs() < 1e-12);
-        assert!((lr_at("cosine", 1.0, 9, 4, 14, 0.0) - 0.5).abs() < 1e-12);
-        assert!((lr_at("cosine", 1.0, 14, 4, 14, 0.1) - 0.1).abs() < 1e-12);
+        assert_eq!(lr_at(ScheduleKind::Constant, 1.0, 0, 0, 10, 0.0), 1.0);
+        assert!((lr_at(ScheduleKind::Constant, 1.0, 0, 4, 10, 0.0) - 0.25).abs() < 1e-12);
+        assert!((lr_at(ScheduleKind::Cosine, 1.0, 4, 4, 14, 0.0) - 1.0).abs() < 1e-12);
+        assert!((lr_at(ScheduleKind::Cosine, 1.0, 9, 4, 14, 0.0) - 0.5).abs() < 1e-12);
+        assert!((lr_at(ScheduleKind::Cosine, 1.0, 14, 4, 14, 0.1) - 0.1).abs() < 1e-12);
     }
 }

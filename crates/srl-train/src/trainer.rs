@@ -5,17 +5,17 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::Tensor;
 use rand::seq::SliceRandom;
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use srl_data::StepExample;
-use srl_policy::{Policy, PolicyOptions, SampleOptions, Training};
+use srl_policy::{Policy, PolicyOptions, SampleOptions, SamplingParams, Training};
 use srl_reward::{Metric, Scorer};
 
 use crate::checkpoint::{self, TrainState};
-use crate::config::TrainConfig;
+use crate::config::{AlgorithmKind, TrainConfig, TrainingMode};
 use crate::error::{Result, TrainError};
 use crate::grpo;
 use crate::optim::{AdamW, AdamWParams, GradAccum, clip_grad_norm, lr_at};
@@ -159,39 +159,21 @@ pub struct Trainer {
 }
 
 /// Policy options from the config.
-pub fn policy_options(cfg: &TrainConfig) -> Result<PolicyOptions> {
-    let device = match cfg.model.device.as_str() {
-        "cpu" => Device::Cpu,
-        d if d == "cuda" || d.starts_with("cuda:") => {
-            let n = d
-                .strip_prefix("cuda:")
-                .map(|s| s.parse::<usize>())
-                .transpose()
-                .map_err(|_| TrainError::Config(format!("`model.device`: bad ordinal in {d:?}")))?;
-            Device::new_cuda(n.unwrap_or(0)).map_err(|e| TrainError::Config(format!("`model.device` = {d:?}: {e}")))?
-        }
-        d => return Err(TrainError::Config(format!("`model.device`: {d:?} (expected \"cpu\" or \"cuda[:N]\")"))),
+pub fn policy_options(cfg: &TrainConfig) -> PolicyOptions {
+    let training = match cfg.model.training {
+        TrainingMode::Full => Training::Full { keep_reference: cfg.grpo.kl_beta > 0.0 },
+        TrainingMode::Lora => Training::Lora(cfg.lora_config(cfg.algorithm.seed)),
     };
-    let dtype = match cfg.model.dtype.as_str() {
-        "f32" => Some(DType::F32),
-        "bf16" => Some(DType::BF16),
-        "f16" => Some(DType::F16),
-        _ => None,
-    };
-    let training = if cfg.model.training == "full" {
-        Training::Full { keep_reference: cfg.grpo.kl_beta > 0.0 }
-    } else {
-        Training::Lora(cfg.lora_config(cfg.algorithm.seed))
-    };
-    Ok(PolicyOptions { device, dtype, training, template: None })
+    PolicyOptions { device: cfg.model.device, dtype: cfg.model.dtype, training, template: None }
 }
 
 /// Creates the model folder with `model.init_preset` when it is missing; returns the folder or repo id.
 pub fn prepare_model(cfg: &TrainConfig) -> Result<String> {
     let path = Path::new(&cfg.model.path);
-    if !cfg.model.init_preset.is_empty() && !path.join("config.json").exists() {
-        let preset: srl_policy::Preset = cfg.model.init_preset.parse().map_err(TrainError::Config)?;
-        tracing::info!(path = %path.display(), preset = %cfg.model.init_preset, "creating a random model");
+    if let Some(preset) = cfg.model.init_preset
+        && !path.join(srl_policy::files::CONFIG).exists()
+    {
+        tracing::info!(path = %path.display(), %preset, "creating a random model");
         srl_policy::init_model_dir(path, preset, cfg.model.init_seed)?;
     }
     Ok(cfg.model.path.clone())
@@ -205,7 +187,7 @@ impl Trainer {
         let (files, split) = crate::data::load_split(root, &cfg.data)?;
         tracing::info!(files = files.len(), train = split.train.len(), valid = split.valid.len(), "data loaded");
         let model = prepare_model(&cfg)?;
-        let policy = Policy::load(&model, &policy_options(&cfg)?)?;
+        let policy = Policy::load(&model, &policy_options(&cfg))?;
         Self::from_parts(cfg, policy, split.train, split.valid, out, resume)
     }
 
@@ -234,7 +216,8 @@ impl Trainer {
             return Err(TrainError::Invalid(format!("--resume: no checkpoint under {}", ckpt_root.display())));
         }
         std::fs::create_dir_all(out).map_err(|e| TrainError::io(out, e))?;
-        checkpoint::write_atomic(&out.join(CONFIG), cfg.to_toml().as_bytes())?;
+        let cpath = out.join(CONFIG);
+        srl_core::fs::write_atomic(&cpath, cfg.to_toml().as_bytes()).map_err(|e| TrainError::io(&cpath, e))?;
         let o = &cfg.optimizer;
         let params = AdamWParams { beta1: o.beta1, beta2: o.beta2, eps: o.eps, weight_decay: o.weight_decay };
         let named = policy.named_trainable_vars();
@@ -243,7 +226,7 @@ impl Trainer {
         }
         let opt = AdamW::new(named, params, &o.no_decay)?;
         let (valid, valid_on_train) = if valid.is_empty() { (train.clone(), true) } else { (valid, false) };
-        let metric: Metric = cfg.grpo.metric.parse().map_err(TrainError::Config)?;
+        let metric = cfg.grpo.metric;
         let seed = cfg.algorithm.seed;
         let n = train.len();
         let n_valid = valid.len();
@@ -315,7 +298,7 @@ impl Trainer {
                 }
             }
         }
-        checkpoint::write_atomic(&mpath, kept.as_bytes())?;
+        srl_core::fs::write_atomic(&mpath, kept.as_bytes()).map_err(|e| TrainError::io(&mpath, e))?;
         tracing::info!(step = state.step, dir = %dir.display(), "resumed");
         self.state = state;
         Ok(())
@@ -323,7 +306,7 @@ impl Trainer {
 
     /// The phase of optimizer step `step` (1-based).
     fn is_sft(&self, step: usize) -> bool {
-        self.cfg.algorithm.kind == "sft" || step <= self.cfg.sft.warmup_steps
+        self.cfg.algorithm.kind == AlgorithmKind::Sft || step <= self.cfg.sft.warmup_steps
     }
 
     /// The next example index of the data stream (a fresh seeded permutation per epoch).
@@ -365,7 +348,7 @@ impl Trainer {
         let s = &self.cfg.schedule;
         let peak =
             if self.is_sft(step0 + 1) && self.cfg.sft.lr > 0.0 { self.cfg.sft.lr } else { self.cfg.optimizer.lr };
-        lr_at(&s.kind, peak, step0, s.warmup_steps, self.cfg.algorithm.steps, s.min_lr_ratio)
+        lr_at(s.kind, peak, step0, s.warmup_steps, self.cfg.algorithm.steps, s.min_lr_ratio)
     }
 
     /// Runs until `algorithm.steps` or until `stop` is set (then a checkpoint is written). `on_step` sees every
@@ -485,15 +468,7 @@ impl Trainer {
     }
 
     fn sample_opts(&mut self, n: usize) -> SampleOptions {
-        let s = &self.cfg.sampling;
-        SampleOptions {
-            n,
-            temperature: s.temperature,
-            top_p: s.top_p,
-            top_k: s.top_k,
-            max_new_tokens: s.max_new_tokens,
-            seed: self.rng.next_u64(),
-        }
+        SampleOptions { n, seed: self.rng.next_u64(), params: self.cfg.sampling }
     }
 
     fn grpo_step(&mut self, step0: usize) -> Result<StepRecord> {
@@ -633,10 +608,7 @@ impl Trainer {
                     reference.as_ref(),
                     &lp.mask,
                     &adv,
-                    clip_lo,
-                    clip_hi,
-                    g.kl_beta,
-                    total_tokens as f64,
+                    grpo::LossScalars { clip_lo, clip_hi, beta: g.kl_beta, total_tokens: total_tokens as f64 },
                 )?;
                 loss_sum += parts.loss.to_scalar::<f32>()? as f64;
                 clipped += parts.clipped_tokens;
@@ -668,14 +640,7 @@ impl Trainer {
         let max = self.cfg.validation.max_examples;
         let n = if max == 0 { self.valid.len() } else { self.valid.len().min(max) };
         let mut rec = ValidRecord { examples: n, on_train: self.valid_on_train, ..Default::default() };
-        let opts = SampleOptions {
-            n: 1,
-            temperature: 0.0,
-            top_p: 1.0,
-            top_k: 0,
-            max_new_tokens: self.cfg.validation.max_new_tokens,
-            seed: 0,
-        };
+        let opts = SampleOptions { n: 1, seed: 0, params: SamplingParams::greedy(self.cfg.validation.max_new_tokens) };
         let (mut sim, mut fmt, mut rew) = (0.0, 0usize, 0.0);
         for start in (0..n).step_by(16) {
             let end = (start + 16).min(n);
@@ -721,17 +686,20 @@ impl Trainer {
         state.rng_seed = self.cfg.algorithm.seed;
         state.elapsed_s += self.started.elapsed().as_secs_f64();
         let json = serde_json::to_string_pretty(&state).map_err(|e| TrainError::Invalid(e.to_string()))?;
-        std::fs::write(tmp.join(checkpoint::STATE), json).map_err(|e| TrainError::io(&tmp, e))?;
+        let spath = tmp.join(checkpoint::STATE);
+        srl_core::fs::write_atomic(&spath, json.as_bytes()).map_err(|e| TrainError::io(&spath, e))?;
         let dir = root.join(&name);
         if dir.exists() {
             std::fs::remove_dir_all(&dir).map_err(|e| TrainError::io(&dir, e))?;
         }
         std::fs::rename(&tmp, &dir).map_err(|e| TrainError::io(&dir, e))?;
-        checkpoint::write_atomic(&root.join(checkpoint::LATEST), name.as_bytes())?;
+        let lpath = root.join(checkpoint::LATEST);
+        srl_core::fs::write_atomic(&lpath, name.as_bytes()).map_err(|e| TrainError::io(&lpath, e))?;
         if let Some((best, sim)) = self.state.best {
             let j =
                 serde_json::json!({ "step": best, "valid_similarity": sim, "dir": checkpoint::step_dir_name(best) });
-            checkpoint::write_atomic(&root.join("best.json"), j.to_string().as_bytes())?;
+            let bpath = root.join("best.json");
+            srl_core::fs::write_atomic(&bpath, j.to_string().as_bytes()).map_err(|e| TrainError::io(&bpath, e))?;
         }
         checkpoint::prune(&root, self.cfg.checkpoint.keep_last, self.state.best.map(|b| b.0))?;
         if self.cfg.logging.plots {
@@ -773,18 +741,11 @@ impl Trainer {
     }
 
     /// `final/`: the adapter (LoRA) or the full weights (full fine-tuning) as loadable folders, and `prompt.json`:
-    /// how the prompts were rendered, which `srl-swe eval --policy` / `rollout` read so the agent sees the same bytes.
+    /// how the prompts were rendered, which `srl-swe eval --policy` / `rollout` read so the agent sees the same bytes
+    /// ([`srl_policy::TrainedModel`] owns that layout).
     fn export_final(&self) -> Result<()> {
-        let dir = self.out.join("final");
-        if self.policy.lora().is_some() {
-            self.policy.save_adapter(&dir.join("adapter"))?;
-        } else {
-            self.policy.save_full(&dir.join("model"))?;
-        }
         let prompt = crate::data::prompt_config(&self.cfg.data);
-        let text = serde_json::to_string_pretty(&prompt).map_err(|e| TrainError::Data(e.to_string()))? + "\n";
-        let path = dir.join(srl_core::prompt::PROMPT_CONFIG_FILE);
-        std::fs::write(&path, text).map_err(|e| TrainError::io(&path, e))?;
+        srl_policy::TrainedModel::write(&self.out.join("final"), &self.policy, &prompt)?;
         Ok(())
     }
 }

@@ -36,7 +36,7 @@ fn examples() -> Vec<StepExample> {
 
 fn policy(cfg: &TrainConfig) -> Policy {
     let parts = random_parts(Preset::Tiny, 0).unwrap();
-    Policy::from_parts(parts, &srl_train::trainer::policy_options(cfg).unwrap()).unwrap()
+    Policy::from_parts(parts, &srl_train::trainer::policy_options(cfg)).unwrap()
 }
 
 fn base_config(sets: &[&str]) -> TrainConfig {
@@ -48,6 +48,7 @@ max_prompt_tokens = 256
 [algorithm]
 steps = 4
 seed = 7
+# SEED_SWEEP
 [grpo]
 prompts_per_batch = 4
 group_size = 4
@@ -69,7 +70,8 @@ keep_last = 2
 plots = false
 "#,
     );
-    let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+    let mut sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+    if let Ok(s) = std::env::var("SWEEP_SEED") { sets.push(format!("algorithm.seed={s}")); }
     TrainConfig::parse(&text, &sets, "test").unwrap()
 }
 

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod stub;
+
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};

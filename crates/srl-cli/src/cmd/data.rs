@@ -8,7 +8,8 @@ use serde::Serialize;
 use srl_core::{ActionKind, PromptConfig, SystemPrompt, TaskPrompt, Trajectory, Window};
 use srl_data::{Format, Holdout, ImportOptions, StepOptions};
 
-use super::io::write_jsonl;
+use crate::support::choice;
+use crate::support::io::write_jsonl;
 
 /// Where trajectories come from: shared by every `data` command.
 #[derive(Debug, clap::Args)]
@@ -17,8 +18,8 @@ pub struct Sources {
     #[arg(required = true)]
     paths: Vec<PathBuf>,
     /// Force a format instead of detecting it per record.
-    #[arg(long, default_value = "auto", value_parser = Format::NAMES.to_vec())]
-    format: String,
+    #[arg(long, default_value = "auto", value_parser = choice::<Format>())]
+    format: Format,
     /// Skip malformed records (each is reported) instead of stopping at the first.
     #[arg(long)]
     skip_invalid: bool,
@@ -26,8 +27,8 @@ pub struct Sources {
 
 impl Sources {
     fn load(&self) -> Result<Vec<Trajectory>> {
-        let format: Format = self.format.parse().map_err(anyhow::Error::msg)?;
-        let imported = srl_data::read_paths(&self.paths, &ImportOptions { format, skip_invalid: self.skip_invalid })?;
+        let imported =
+            srl_data::read_paths(&self.paths, &ImportOptions { format: self.format, skip_invalid: self.skip_invalid })?;
         for s in &imported.skipped {
             eprintln!("skipped {}: {}", s.location, s.error);
         }

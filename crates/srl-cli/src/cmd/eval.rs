@@ -1,18 +1,23 @@
-//! `srl-swe eval`: grade predictions on SWE-bench instances in Docker, in SWE-bench's report layout, resumable.
+//! `srl-swe eval`: grade predictions, or run an agent and grade its patches, on SWE-bench instances in Docker, in
+//! SWE-bench's report layout, resumable.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use indicatif::{ProgressBar, ProgressStyle};
+use srl_agent::bench::{Agent, BenchLayout, BenchOptions, Verdict, run_bench};
 use srl_core::Instance;
 use srl_eval::{
-    DatasetSource, GradingConfig, Harness, HarnessOptions, Prediction, PredictionSource, RunLayout, RunSummary, Split,
-    load_source, plan_run, select_instances, summarize_run,
+    DatasetSource, Grading, HarnessOptions, PredictionSource, RunLayout, RunSummary, Split, load_source, plan_run,
+    select_instances, summarize_run, tail_lines,
 };
-use srl_sandbox::{Sandbox, TaskSet};
+use srl_sandbox::ApplyMethod;
 
-use super::sandbox::{Paths, block, connect, spinner};
+use super::args::{Paths, PolicyArgs, dataset_source, harness, source_name};
+use crate::support::choice;
+use crate::support::progress::{Tally, spinner};
+use crate::support::runtime::{block, connect};
 
 #[derive(Debug, clap::Args)]
 pub struct EvalArgs {
@@ -29,7 +34,7 @@ pub struct EvalArgs {
     /// Run an agent instead of reading predictions (see the policy options): its trajectories, episodes and
     /// predictions are written beside the reports, then graded.
     #[command(flatten)]
-    pub agent: super::agent::PolicyArgs,
+    pub agent: PolicyArgs,
     /// Only these instances (comma-separated or repeated).
     #[arg(long, value_delimiter = ',', num_args = 1..)]
     pub instance_ids: Vec<String>,
@@ -39,7 +44,7 @@ pub struct EvalArgs {
     /// Time limit of each instance's tests, seconds.
     #[arg(long, default_value_t = 1800)]
     pub timeout: u64,
-    /// Run id (default: `<split or dataset>.<predictions>`); re-running it skips graded instances.
+    /// Run id (default: `<split or dataset>.<predictions or policy>`); re-running it skips graded instances.
     #[arg(long)]
     pub run_id: Option<String>,
     /// Where `<run_id>/...` goes.
@@ -49,158 +54,96 @@ pub struct EvalArgs {
     #[arg(long)]
     pub rerun: bool,
     /// Grading rules: `5.x` (SWE-bench's current harness) or `4.x`.
-    #[arg(long, default_value = "5.x")]
-    pub grading: String,
+    #[arg(long, default_value = "5.x", value_parser = choice::<Grading>())]
+    pub grading: Grading,
 }
 
-/// The dataset a command names: `--dataset FILE` or `--split NAME`.
-pub(crate) fn dataset_source(split: Option<&str>, dataset: Option<&Path>) -> DatasetSource {
-    match (dataset, split) {
-        (Some(d), _) => DatasetSource::File(d.to_path_buf()),
-        (None, Some(s)) => DatasetSource::parse(s),
-        (None, None) => DatasetSource::Split(Split::Verified),
-    }
-}
-
-fn source_name(source: &DatasetSource) -> String {
-    match source {
-        DatasetSource::Split(s) => s.as_str().to_string(),
-        DatasetSource::Bundled => "bundled".into(),
-        DatasetSource::File(p) => p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or("dataset".into()),
-    }
-}
-
-pub(crate) fn grading_config(name: &str) -> anyhow::Result<GradingConfig> {
-    match name {
-        "5.x" | "5" => Ok(GradingConfig::swebench_5()),
-        "4.x" | "4" => Ok(GradingConfig::swebench_4()),
-        other => bail!("unknown --grading {other:?}: expected 5.x or 4.x"),
-    }
-}
-
-/// A harness over the instances of `instances` with the images and repositories `paths` names.
-pub(crate) fn harness(
-    paths: &Paths,
-    sb: &Sandbox,
-    bar: &ProgressBar,
+/// What both ways of running share once the arguments are read.
+struct Run {
+    source: DatasetSource,
+    dataset: Vec<Instance>,
     instances: Vec<Instance>,
     options: HarnessOptions,
-) -> anyhow::Result<Harness> {
-    let builder = paths.builder(sb, bar)?;
-    let tasks = TaskSet { instances, tasks_dir: Some(paths.tasks_dir.clone()), mirror_dir: paths.mirror_dir.clone() };
-    Ok(Harness::new(sb.clone(), builder, tasks, options))
 }
 
-/// A bar over `n` instances with a running resolve count in its message.
-pub(crate) fn instance_bar(n: usize) -> ProgressBar {
-    let bar = ProgressBar::new(n as u64);
-    bar.set_style(
-        ProgressStyle::with_template("{bar:30} {pos}/{len} [{elapsed_precise}<{eta_precise}] {msg}")
-            .unwrap_or(ProgressStyle::default_bar()),
-    );
-    bar.enable_steady_tick(Duration::from_millis(500));
-    bar
-}
-
-/// One line above the bar, or on stdout when the bar is hidden (not a terminal).
-pub(crate) fn say(bar: &ProgressBar, line: String) {
-    if bar.is_hidden() { println!("{line}") } else { bar.println(line) }
-}
-
-/// The last lines of a long message (e.g. a failed build's output).
-pub(crate) fn tail_lines(s: &str, n: usize) -> String {
-    let lines: Vec<&str> = s.trim_end().lines().collect();
-    lines[lines.len().saturating_sub(n)..].join(" | ")
-}
-
-/// Prints the end-of-run lines.
-pub(crate) fn print_summary(s: &RunSummary, path: &Path) {
-    println!(
-        "submitted {} | completed {} | resolved {} | unresolved {} | empty patch {} | errors {}",
-        s.submitted_instances,
-        s.completed_instances,
-        s.resolved_instances,
-        s.unresolved_instances,
-        s.empty_patch_instances,
-        s.error_instances
-    );
-    if !s.error_ids.is_empty() {
-        println!("error instances (see srl_extras.json in their folders): {}", s.error_ids.join(" "));
+impl Run {
+    fn layout(&self, args: &EvalArgs, name: &str) -> RunLayout {
+        let run_id = args.run_id.clone().unwrap_or_else(|| format!("{}.{name}", source_name(&self.source)));
+        RunLayout::new(&args.report_dir, &run_id)
     }
-    println!(
-        "resolve rate: {}/{} = {:.1}% of the dataset{}",
-        s.resolved_instances,
-        s.total_instances,
-        100.0 * s.resolve_rate,
-        if s.submitted_instances != s.total_instances && s.submitted_instances > 0 {
-            format!(
-                " ({:.1}% of the {} submitted)",
-                100.0 * s.resolved_instances as f64 / s.submitted_instances as f64,
-                s.submitted_instances
-            )
-        } else {
-            String::new()
-        }
-    );
-    println!("summary: {}", path.display());
 }
 
 pub fn run(args: EvalArgs) -> anyhow::Result<()> {
-    let source = dataset_source(args.split.as_deref(), args.paths.dataset.as_deref());
+    let source =
+        dataset_source(args.split.as_deref(), args.paths.dataset.as_deref(), DatasetSource::Split(Split::Verified));
     let dataset = load_source(&source, Path::new(".")).context("loading the dataset")?;
     let instances = select_instances(dataset.clone(), &args.instance_ids)?;
     let options = HarnessOptions {
         timeout: Duration::from_secs(args.timeout),
-        grading: grading_config(&args.grading)?,
+        grading: args.grading.config(),
         ..HarnessOptions::default()
     };
-    if let Some(policy) = &args.agent.policy {
-        let name = policy.trim_end_matches('/').rsplit('/').next().unwrap_or("policy").replace(':', "_");
-        let run_id = args.run_id.clone().unwrap_or_else(|| format!("{}.{name}", source_name(&source)));
-        let layout = RunLayout::new(&args.report_dir, &run_id);
-        return super::agent::eval_policy(
-            &args.paths,
-            &args.agent,
-            &dataset,
-            &instances,
-            &layout,
-            options,
-            args.max_workers,
-            args.rerun,
-        );
+    let run = Run { source, dataset, instances, options };
+    match &args.agent.policy {
+        Some(_) => agent(&args, run),
+        None => grade(&args, run),
     }
+}
+
+/// `--policy`: the agent's episode on each instance (resumed when its prediction exists), then its grading.
+fn agent(args: &EvalArgs, run: Run) -> anyhow::Result<()> {
+    let config = args.agent.config()?;
+    let policy = args.agent.build()?;
+    let spec = args.agent.policy.as_deref().unwrap_or("policy");
+    let name = spec.trim_end_matches('/').rsplit('/').next().unwrap_or("policy").replace(':', "_");
+    let layout = BenchLayout::new(run.layout(args, &name));
+    println!(
+        "run {}: agent {} ({} mode, {} steps max) on {} instances, {} at a time",
+        layout.run.run_id,
+        policy.model_name(),
+        config.mode,
+        config.max_steps,
+        run.instances.len(),
+        args.max_workers.max(1)
+    );
+    let opts = BenchOptions { max_workers: args.max_workers, rerun: args.rerun };
+    let result = block(async {
+        let sb = connect().await?.with_run_id(layout.run.run_id.clone());
+        let spin = spinner();
+        let h = harness(&args.paths, &sb, &spin, run.instances.clone(), run.options)?;
+        spin.finish_and_clear();
+        let mut tally = Tally::new(run.instances.len(), 0, 0);
+        let agent = Agent { policy: &*policy, config: &config };
+        let r = run_bench(&h, agent, &run.dataset, &run.instances, &layout, &opts, &mut |e| {
+            tally.record(e, e.resolved, matches!(e.verdict, Verdict::Error { .. }))
+        })
+        .await;
+        tally.bar.finish_and_clear();
+        Ok(r?)
+    })?;
+    println!("predictions: {}", result.predictions_path.display());
+    print_summary(&result.summary, &result.summary_path);
+    Ok(())
+}
+
+/// `--predictions`: grades them (skipping instances graded earlier unless `--rerun`), then the summary.
+fn grade(args: &EvalArgs, run: Run) -> anyhow::Result<()> {
     let Some(pred_arg) = args.predictions.as_deref() else {
         bail!("give --predictions FILE (SWE-bench's predictions), `gold` or `empty`, or --policy to run an agent");
     };
     let pred_source = PredictionSource::parse(pred_arg);
-    let mut predictions = pred_source.load(&instances).with_context(|| format!("loading --predictions {pred_arg}"))?;
+    let mut predictions =
+        pred_source.load(&run.instances).with_context(|| format!("loading --predictions {pred_arg}"))?;
     if !args.instance_ids.is_empty() {
-        let wanted: std::collections::HashSet<&str> = args.instance_ids.iter().map(String::as_str).collect();
+        let wanted: HashSet<&str> = args.instance_ids.iter().map(String::as_str).collect();
         predictions.retain(|p| wanted.contains(p.instance_id.as_str()));
     }
-    let pred_name = match &pred_source {
+    let name = match &pred_source {
         PredictionSource::File(p) => p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
         _ => pred_arg.to_string(),
     };
-    let run_id = args.run_id.clone().unwrap_or_else(|| format!("{}.{}", source_name(&source), pred_name));
-    let layout = RunLayout::new(&args.report_dir, &run_id);
-    grade(&args.paths, &dataset, &instances, &predictions, &layout, options, args.max_workers, args.rerun)
-}
-
-/// Grades `predictions` (of `instances`, out of `dataset`) into `layout`, with a progress bar, then writes and
-/// prints the summary.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn grade(
-    paths: &Paths,
-    dataset: &[Instance],
-    instances: &[Instance],
-    predictions: &[Prediction],
-    layout: &RunLayout,
-    options: HarnessOptions,
-    max_workers: usize,
-    rerun: bool,
-) -> anyhow::Result<()> {
-    let plan = plan_run(instances, predictions, layout, rerun)?;
+    let layout = run.layout(args, &name);
+    let plan = plan_run(&run.instances, &predictions, &layout, args.rerun)?;
     if !plan.unknown.is_empty() {
         let shown: Vec<&str> = plan.unknown.iter().take(5).map(String::as_str).collect();
         bail!(
@@ -220,51 +163,63 @@ pub(crate) fn grade(
     block(async {
         let sb = connect().await?.with_run_id(layout.run_id.clone());
         let spin = spinner();
-        let harness = harness(paths, &sb, &spin, instances.to_vec(), options)?;
+        let h = harness(&args.paths, &sb, &spin, run.instances.clone(), run.options)?;
         spin.finish_and_clear();
-        let bar = instance_bar(plan.to_run.len());
-        let mut resolved = plan.already_graded.iter().filter(|id| is_resolved(layout, predictions, id)).count();
-        let (mut done, mut errors) = (plan.already_graded.len(), 0usize);
-        bar.set_message(format!("resolved {resolved}/{done}"));
-        harness
-            .run(layout, &plan, max_workers, |ev| {
-                done += 1;
-                resolved += usize::from(ev.resolved());
-                let verdict = match (ev.error(), ev.resolved()) {
-                    (Some(kind), _) => {
-                        errors += 1;
-                        format!("error ({kind:?}): {}", tail_lines(ev.extras.message.as_deref().unwrap_or(""), 2))
-                    }
-                    (None, true) => "resolved".into(),
-                    (None, false) => "not resolved".into(),
-                };
-                let fuzz = match ev.extras.patch_method.as_deref() {
-                    Some(m) if m != srl_sandbox::ApplyMethod::GitApply.command() => {
-                        format!(" [patch applied with `{m}`]")
-                    }
-                    _ => String::new(),
-                };
-                say(&bar, format!("{}: {verdict}{fuzz}", ev.instance_id));
-                bar.set_message(format!(
-                    "resolved {resolved}/{done}{}",
-                    if errors > 0 { format!(", {errors} errors") } else { String::new() }
-                ));
-                bar.inc(1);
-            })
-            .await?;
-        bar.finish_and_clear();
+        let graded_earlier = |id: &String| {
+            let p = predictions.iter().find(|p| &p.instance_id == id);
+            p.and_then(|p| layout.read_report(&p.model_name_or_path, id)).is_some_and(|r| r.resolved)
+        };
+        let resolved = plan.already_graded.iter().filter(|id| graded_earlier(id)).count();
+        let mut tally = Tally::new(plan.to_run.len(), plan.already_graded.len(), resolved);
+        h.run(&layout, &plan, args.max_workers, |ev| {
+            let verdict = match (ev.error(), ev.resolved()) {
+                (Some(kind), _) => {
+                    format!("error ({kind:?}): {}", tail_lines(ev.extras.message.as_deref().unwrap_or(""), 2))
+                }
+                (None, true) => "resolved".into(),
+                (None, false) => "not resolved".into(),
+            };
+            let fuzz = match ev.extras.patch_method.as_deref() {
+                Some(m) if m != ApplyMethod::GitApply.command() => format!(" [patch applied with `{m}`]"),
+                _ => String::new(),
+            };
+            tally.record(format!("{}: {verdict}{fuzz}", ev.instance_id), ev.resolved(), ev.error().is_some());
+        })
+        .await?;
+        tally.bar.finish_and_clear();
         Ok(())
     })?;
-    let summary = summarize_run(dataset, predictions, layout);
+    let summary = summarize_run(&run.dataset, &predictions, &layout);
     let path = layout.write_summary(&summary)?;
     print_summary(&summary, &path);
     Ok(())
 }
 
-fn is_resolved(layout: &RunLayout, predictions: &[Prediction], id: &str) -> bool {
-    predictions
-        .iter()
-        .find(|p| p.instance_id == id)
-        .and_then(|p| layout.read_report(&p.model_name_or_path, id))
-        .is_some_and(|r| r.resolved)
+/// Prints the end-of-run lines.
+fn print_summary(s: &RunSummary, path: &Path) {
+    println!(
+        "submitted {} | completed {} | resolved {} | unresolved {} | empty patch {} | errors {}",
+        s.submitted_instances,
+        s.completed_instances,
+        s.resolved_instances,
+        s.unresolved_instances,
+        s.empty_patch_instances,
+        s.error_instances
+    );
+    if !s.error_ids.is_empty() {
+        println!("error instances (see srl_extras.json in their folders): {}", s.error_ids.join(" "));
+    }
+    let of_submitted = if s.submitted_instances != s.total_instances && s.submitted_instances > 0 {
+        let rate = 100.0 * s.resolved_instances as f64 / s.submitted_instances as f64;
+        format!(" ({rate:.1}% of the {} submitted)", s.submitted_instances)
+    } else {
+        String::new()
+    };
+    println!(
+        "resolve rate: {}/{} = {:.1}% of the dataset{of_submitted}",
+        s.resolved_instances,
+        s.total_instances,
+        100.0 * s.resolve_rate
+    );
+    println!("summary: {}", path.display());
 }

@@ -4,9 +4,11 @@ use std::io::Read;
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
-use srl_core::Message;
+use srl_core::{DTypeSpec, DeviceSpec, Message, SamplingParams};
 use srl_policy::init::Preset;
-use srl_policy::{Config, DType, Device, Policy, PolicyOptions, SampleOptions};
+use srl_policy::{Config, Policy, PolicyOptions, SampleOptions};
+
+use crate::support::choice;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum ModelCmd {
@@ -74,10 +76,10 @@ pub struct GenerateArgs {
     n: usize,
     /// `cpu`, or `cuda` / `cuda:N` (needs the `cuda` feature).
     #[arg(long, default_value = "cpu")]
-    device: String,
+    device: DeviceSpec,
     /// `f32`, `bf16` or `f16` (default: f32 on CPU, bf16 on CUDA).
-    #[arg(long)]
-    dtype: Option<String>,
+    #[arg(long, value_parser = choice::<DTypeSpec>())]
+    dtype: Option<DTypeSpec>,
     /// Print the completions as JSON (ids, text, log-probs, finish reason).
     #[arg(long)]
     json: bool,
@@ -134,26 +136,6 @@ fn init(a: InitArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub(crate) fn parse_device(s: &str) -> anyhow::Result<Device> {
-    match s {
-        "cpu" => Ok(Device::Cpu),
-        "cuda" => Ok(Device::new_cuda(0)?),
-        _ => match s.strip_prefix("cuda:").and_then(|n| n.parse().ok()) {
-            Some(n) => Ok(Device::new_cuda(n)?),
-            None => bail!("unknown device `{s}` (cpu, cuda, cuda:N)"),
-        },
-    }
-}
-
-fn parse_dtype(s: &str) -> anyhow::Result<DType> {
-    match s {
-        "f32" => Ok(DType::F32),
-        "bf16" => Ok(DType::BF16),
-        "f16" => Ok(DType::F16),
-        _ => bail!("unknown dtype `{s}` (f32, bf16, f16)"),
-    }
-}
-
 fn read_messages(path: &PathBuf) -> anyhow::Result<Vec<Message>> {
     let mut text = String::new();
     if path.as_os_str() == "-" {
@@ -175,9 +157,8 @@ fn read_messages(path: &PathBuf) -> anyhow::Result<Vec<Message>> {
 }
 
 fn generate(a: GenerateArgs) -> anyhow::Result<()> {
-    let device = parse_device(&a.device)?;
-    let dtype = a.dtype.as_deref().map(parse_dtype).transpose()?;
-    let mut policy = Policy::load(&a.model, &PolicyOptions { device, dtype, ..Default::default() })?;
+    let dtype = a.dtype.unwrap_or_default();
+    let mut policy = Policy::load(&a.model, &PolicyOptions { device: a.device, dtype, ..Default::default() })?;
     if let Some(dir) = &a.adapter {
         policy.load_adapter(dir)?;
     }
@@ -194,8 +175,7 @@ fn generate(a: GenerateArgs) -> anyhow::Result<()> {
         (None, None) => bail!("give --messages FILE or --prompt TEXT"),
     };
     let g = policy.generation_config();
-    let opts = SampleOptions {
-        n: a.n,
+    let params = SamplingParams {
         temperature: a.temperature.unwrap_or(if g.do_sample == Some(true) {
             g.temperature.unwrap_or(1.0)
         } else {
@@ -204,8 +184,8 @@ fn generate(a: GenerateArgs) -> anyhow::Result<()> {
         top_p: a.top_p.unwrap_or(g.top_p.unwrap_or(1.0)),
         top_k: a.top_k.unwrap_or(g.top_k.unwrap_or(0)),
         max_new_tokens: a.max_new_tokens,
-        seed: a.seed,
     };
+    let opts = SampleOptions { n: a.n, seed: a.seed, params };
     let prompt = policy.chat_prompt(&messages, a.max_prompt_tokens)?;
     if prompt.dropped_messages > 0 {
         eprintln!("note: dropped {} history messages to fit {} tokens", prompt.dropped_messages, a.max_prompt_tokens);
@@ -235,7 +215,7 @@ fn generate(a: GenerateArgs) -> anyhow::Result<()> {
         "{n} tokens in {secs:.2} s ({:.1} tok/s), prompt {} tokens, temperature {}",
         n as f64 / secs.max(1e-9),
         prompt.ids.len(),
-        opts.temperature
+        opts.params.temperature
     );
     Ok(())
 }

@@ -6,7 +6,8 @@ use anyhow::Result;
 use serde::{Deserialize, Serialize};
 use srl_reward::{Metric, Scorer};
 
-use super::io::{read_jsonl, write_jsonl};
+use crate::support::choice;
+use crate::support::io::{read_jsonl, write_jsonl};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum RewardCmd {
@@ -28,8 +29,9 @@ pub struct JsonlArgs {
     /// JSON Lines output (`-`: stdout).
     #[arg(long, short, default_value = "-")]
     output: PathBuf,
-    #[arg(long, default_value = "difflib", value_parser = ["difflib", "lcs"])]
-    metric: String,
+    /// `difflib` (the paper's reward) or `lcs` (2 * LCS / total length, via `similar`).
+    #[arg(long, default_value = "difflib", value_parser = choice::<Metric>())]
+    metric: Metric,
 }
 
 #[derive(Deserialize)]
@@ -54,14 +56,12 @@ struct ScoreIn {
 pub fn run(cmd: RewardCmd) -> Result<()> {
     match cmd {
         RewardCmd::Similarity(JsonlArgs { input, output, metric }) => {
-            let metric: Metric = metric.parse().map_err(anyhow::Error::msg)?;
             let pairs: Vec<Pair> = read_jsonl(&input)?;
             let out: Vec<Ratio> =
                 pairs.iter().map(|p| Ratio { ratio: srl_reward::similarity_with(metric, &p.a, &p.b) }).collect();
             write_jsonl(&output, &out)?;
         }
         RewardCmd::Score(JsonlArgs { input, output, metric }) => {
-            let metric: Metric = metric.parse().map_err(anyhow::Error::msg)?;
             let rows: Vec<ScoreIn> = read_jsonl(&input)?;
             let out: Vec<srl_reward::Scored> =
                 rows.iter().map(|r| Scorer::new(&r.expert_action, metric).score(&r.completion)).collect();

@@ -1,15 +1,16 @@
 //! `srl-swe sandbox ...`: images, one-off runs, interactive shells, recording expert trajectories, clean-up.
 
-use std::future::Future;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use indicatif::{ProgressBar, ProgressStyle};
 use srl_core::{ActionKind, Instance};
-use srl_sandbox::{Container, ContainerOptions, ExecOptions, ImageBuilder, ImageSource, Sandbox, TaskSet};
+use srl_sandbox::{Container, ContainerOptions, ExecOptions, Sandbox};
+
+use super::args::Paths;
+use crate::support::progress::spinner;
+use crate::support::runtime::{ExitWith, block, connect};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum SandboxCmd {
@@ -86,97 +87,13 @@ pub enum SandboxCmd {
     },
 }
 
-/// Where recipes, specs and tasks are, and where images come from.
-#[derive(Debug, clap::Args)]
-pub struct Paths {
-    /// Image recipes.
-    #[arg(long, default_value = "docker", env = "SRL_DOCKER_DIR")]
-    pub(crate) docker_dir: PathBuf,
-    /// Environment specs.
-    #[arg(long, default_value = "environments", env = "SRL_ENV_DIR")]
-    pub(crate) env_dir: PathBuf,
-    /// Bundled tasks (bundled.jsonl + <name>/repo).
-    #[arg(long, default_value = "tasks", env = "SRL_TASKS_DIR")]
-    pub(crate) tasks_dir: PathBuf,
-    /// A SWE-bench dataset (JSONL or JSON) instead of the bundled tasks.
-    #[arg(long)]
-    pub(crate) dataset: Option<PathBuf>,
-    /// A folder of git mirrors (`owner__name`) for the repositories of --dataset.
-    #[arg(long, env = "SRL_MIRROR_DIR")]
-    pub(crate) mirror_dir: Option<PathBuf>,
-    /// `local` (built here, offline) or `swebench` (pull SWE-bench's published images; needs internet).
-    #[arg(long, default_value = "local")]
-    pub(crate) image_source: String,
-    /// Image name template for --image-source swebench (`{id}`: id with `__` as `_1776_`; `{id_raw}`: as is).
-    #[arg(long, default_value = ImageSource::SWEBENCH_TEMPLATE)]
-    pub(crate) image_template: String,
-}
-
-impl Paths {
-    pub(crate) fn tasks(&self) -> anyhow::Result<TaskSet> {
-        let set = match &self.dataset {
-            Some(d) => {
-                let mut s = TaskSet::load(d)?;
-                s.tasks_dir = Some(self.tasks_dir.clone());
-                s
-            }
-            None => TaskSet::bundled(&self.tasks_dir)
-                .with_context(|| format!("reading the bundled tasks in {}", self.tasks_dir.display()))?,
-        };
-        Ok(set.with_mirror(self.mirror_dir.clone()))
-    }
-
-    pub(crate) fn builder(&self, sb: &Sandbox, bar: &ProgressBar) -> anyhow::Result<ImageBuilder> {
-        let bar = bar.clone();
-        let progress: srl_sandbox::Progress = Arc::new(move |line: &str| bar.set_message(truncate(line, 100)));
-        let source = match self.image_source.as_str() {
-            "local" => ImageSource::Local,
-            "swebench" => ImageSource::Swebench { template: self.image_template.clone() },
-            other => bail!("unknown --image-source {other:?} (local or swebench)"),
-        };
-        Ok(ImageBuilder::new(sb, &self.docker_dir, &self.env_dir)?.progress(progress).source(source))
-    }
-}
-
-pub(crate) fn truncate(s: &str, n: usize) -> String {
-    if s.chars().count() <= n { s.to_string() } else { s.chars().take(n).collect::<String>() + "…" }
-}
-
-pub(crate) fn spinner() -> ProgressBar {
-    let bar = ProgressBar::new_spinner();
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} [{elapsed}] {msg}").unwrap_or(ProgressStyle::default_spinner()),
-    );
-    bar.enable_steady_tick(Duration::from_millis(120));
-    bar
-}
-
-/// Run `fut` on a runtime; on Ctrl-C remove every container this process holds and exit 130.
-pub(crate) fn block<T>(fut: impl Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    rt.block_on(async {
-        tokio::select! {
-            r = fut => r,
-            _ = tokio::signal::ctrl_c() => {
-                let n = srl_sandbox::cleanup_all();
-                eprintln!("interrupted: removed {n} container(s)");
-                std::process::exit(130);
-            }
-        }
-    })
-}
-
-pub(crate) async fn connect() -> anyhow::Result<Sandbox> {
-    Sandbox::connect().await.context("connecting to Docker")
-}
-
 /// Build (or find) the instance image of a task.
 async fn instance_image(paths: &Paths, sb: &Sandbox, task: &str) -> anyhow::Result<(Instance, String)> {
     let tasks = paths.tasks()?;
     let inst = tasks.get(task)?.clone();
     let bar = spinner();
     let b = paths.builder(sb, &bar)?;
-    let source = if paths.image_source == "swebench" {
+    let source = if paths.image_source == srl_sandbox::ImageSourceKind::Swebench {
         srl_sandbox::RepoSource::Files(PathBuf::new()) // not used: the image is pulled
     } else {
         tasks.source(&inst)?
@@ -241,10 +158,10 @@ pub fn run(cmd: SandboxCmd) -> anyhow::Result<()> {
                 }
                 Ok(out.exit_code.unwrap_or(1) as i32)
             })?;
-            if code != 0 {
-                std::process::exit(code);
+            match code {
+                0 => Ok(()),
+                c => Err(ExitWith(u8::try_from(c).unwrap_or(1)).into()),
             }
-            Ok(())
         }
         SandboxCmd::Shell { paths, task, network } => block(async move {
             let sb = connect().await?;

@@ -1,11 +1,8 @@
 //! `srl-swe train`: SRL (GRPO with dynamic sampling) or the SFT baseline from a TOML config.
 
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 
 use anyhow::Context;
-use indicatif::{ProgressBar, ProgressStyle};
 use srl_train::{StepRecord, TrainConfig, Trainer};
 
 #[derive(Debug, clap::Args)]
@@ -49,13 +46,8 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let mut trainer = Trainer::new(cfg, &args.root, &args.out, args.resume)
         .with_context(|| format!("preparing the run in {}", args.out.display()))?;
     eprintln!("{} trainable parameters; run folder {}", trainer.policy().num_trainable_params(), args.out.display());
-    let stop = Arc::new(AtomicBool::new(false));
-    srl_train::install_ctrlc(stop.clone());
-    let bar = ProgressBar::new(steps as u64);
-    bar.set_style(
-        ProgressStyle::with_template("{bar:30} {pos}/{len} [{elapsed_precise}<{eta_precise}] {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
+    let stop = crate::support::runtime::stop_flag();
+    let bar = crate::support::progress::bar(steps);
     bar.set_position(trainer.step() as u64);
     let mut running: Option<f64> = None;
     let mut on_step = |r: &StepRecord| {
@@ -82,7 +74,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     if summary.interrupted {
         eprintln!("interrupted at step {}; resume with --resume", summary.steps);
     } else {
-        eprintln!("done: {} steps; metrics in {}", summary.steps, args.out.join("metrics.jsonl").display());
+        eprintln!("done: {} steps; metrics in {}", summary.steps, args.out.join(srl_train::trainer::METRICS).display());
     }
     if let Some(c) = summary.last_checkpoint {
         eprintln!("last checkpoint: {}", c.display());

@@ -1,0 +1,245 @@
+//! Argument groups that several commands share, and their lowering into the libraries' types: where images,
+//! specs, tasks and datasets are ([`Paths`], [`dataset_source`], [`harness`]) and how an agent policy runs
+//! ([`PolicyArgs`]).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use indicatif::ProgressBar;
+use srl_core::{DeviceSpec, Instance, PromptConfig, SamplingParams, SystemPrompt, TaskPrompt, Window};
+use srl_eval::{DatasetSource, Harness, HarnessOptions};
+use srl_sandbox::{ImageBuilder, ImageSource, ImageSourceKind, Sandbox, TaskSet};
+
+use crate::support::choice;
+use crate::support::progress::truncate;
+
+/// Where recipes, specs and tasks are, and where images come from.
+#[derive(Debug, clap::Args)]
+pub struct Paths {
+    /// Image recipes.
+    #[arg(long, default_value = "docker", env = "SRL_DOCKER_DIR")]
+    pub docker_dir: PathBuf,
+    /// Environment specs.
+    #[arg(long, default_value = "environments", env = "SRL_ENV_DIR")]
+    pub env_dir: PathBuf,
+    /// Bundled tasks (bundled.jsonl + <name>/repo).
+    #[arg(long, default_value = "tasks", env = "SRL_TASKS_DIR")]
+    pub tasks_dir: PathBuf,
+    /// A SWE-bench dataset (JSONL or JSON) instead of the bundled tasks.
+    #[arg(long)]
+    pub dataset: Option<PathBuf>,
+    /// A folder of git mirrors (`owner__name`) for the repositories of --dataset.
+    #[arg(long, env = "SRL_MIRROR_DIR")]
+    pub mirror_dir: Option<PathBuf>,
+    /// `local` (built here, offline) or `swebench` (pull SWE-bench's published images; needs internet).
+    #[arg(long, default_value = "local", value_parser = choice::<ImageSourceKind>())]
+    pub image_source: ImageSourceKind,
+    /// Image name template for --image-source swebench (`{id}`: id with `__` as `_1776_`; `{id_raw}`: as is).
+    #[arg(long, default_value = ImageSource::SWEBENCH_TEMPLATE)]
+    pub image_template: String,
+}
+
+impl Paths {
+    pub fn tasks(&self) -> anyhow::Result<TaskSet> {
+        let set = match &self.dataset {
+            Some(d) => {
+                let mut s = TaskSet::load(d)?;
+                s.tasks_dir = Some(self.tasks_dir.clone());
+                s
+            }
+            None => TaskSet::bundled(&self.tasks_dir)
+                .with_context(|| format!("reading the bundled tasks in {}", self.tasks_dir.display()))?,
+        };
+        Ok(set.with_mirror(self.mirror_dir.clone()))
+    }
+
+    pub fn builder(&self, sb: &Sandbox, bar: &ProgressBar) -> anyhow::Result<ImageBuilder> {
+        let bar = bar.clone();
+        let progress: srl_sandbox::Progress = Arc::new(move |line: &str| bar.set_message(truncate(line, 100)));
+        let source = ImageSource::new(self.image_source, &self.image_template);
+        Ok(ImageBuilder::new(sb, &self.docker_dir, &self.env_dir)?.progress(progress).source(source))
+    }
+}
+
+/// The dataset a command names: `--dataset FILE` or `--split NAME`, else `default`.
+pub fn dataset_source(split: Option<&str>, dataset: Option<&Path>, default: DatasetSource) -> DatasetSource {
+    match (dataset, split) {
+        (Some(d), _) => DatasetSource::File(d.to_path_buf()),
+        (None, Some(s)) => DatasetSource::parse(s),
+        (None, None) => default,
+    }
+}
+
+/// A short name of a dataset for run ids: the split, or the file's stem.
+pub fn source_name(source: &DatasetSource) -> String {
+    match source {
+        DatasetSource::Split(s) => s.as_str().to_string(),
+        DatasetSource::Bundled => "bundled".into(),
+        DatasetSource::File(p) => p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or("dataset".into()),
+    }
+}
+
+/// A harness over `instances` with the images and repositories `paths` names; image builds report on `bar`.
+pub fn harness(
+    paths: &Paths,
+    sb: &Sandbox,
+    bar: &ProgressBar,
+    instances: Vec<Instance>,
+    options: HarnessOptions,
+) -> anyhow::Result<Harness> {
+    let builder = paths.builder(sb, bar)?;
+    let tasks = TaskSet { instances, tasks_dir: Some(paths.tasks_dir.clone()), mirror_dir: paths.mirror_dir.clone() };
+    Ok(Harness::new(sb.clone(), builder, tasks, options))
+}
+
+/// The policy and how the agent runs it (`eval --policy`, `rollout`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct PolicyArgs {
+    /// The policy: a model folder (Hugging Face layout, a PEFT adapter, or a trainer's `final/`), a repo id in the
+    /// local Hugging Face cache, `http://HOST:PORT/v1` or `https://...` (an OpenAI-compatible server such as vLLM
+    /// or SGLang), or `scripted:PATH` (replays the trajectories in PATH).
+    #[arg(long)]
+    pub policy: Option<String>,
+    /// The served model name (for `http(s)://` policies).
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Environment variable holding the API key of an `http(s)://` policy.
+    #[arg(long)]
+    pub api_key_env: Option<String>,
+    /// A PEM certificate to trust for an `https://` policy (e.g. a private CA); default: the SRL_CA_CERT
+    /// environment variable, then the system's and Mozilla's roots.
+    #[arg(long)]
+    pub ca_cert: Option<PathBuf>,
+    /// Sampling temperature (0: greedy).
+    #[arg(long, default_value_t = 0.0)]
+    pub temperature: f64,
+    /// New tokens per policy call.
+    #[arg(long, default_value_t = 1024)]
+    pub max_tokens: usize,
+    /// Sampling seed (call t of an episode uses seed + t).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// `cpu`, `cuda` or `cuda:N` (candle policies; CUDA needs the `cuda` build feature).
+    #[arg(long, default_value = "cpu")]
+    pub device: DeviceSpec,
+    /// Policy calls per episode (SWE-smith's runs: 75).
+    #[arg(long, default_value_t = 75)]
+    pub max_steps: usize,
+    /// Format errors in a row that end an episode.
+    #[arg(long, default_value_t = 3)]
+    pub max_format_errors: usize,
+    /// Prompt + completion tokens per episode (0: no limit).
+    #[arg(long, default_value_t = 0)]
+    pub token_budget: u64,
+    /// Wall-clock seconds per episode (0: no limit).
+    #[arg(long, default_value_t = 0)]
+    pub time_budget: u64,
+    /// Time limit of each bash action, seconds.
+    #[arg(long, default_value_t = 60)]
+    pub step_timeout: u64,
+    /// `standard`, or `oracle-edit` (the gold-patched files' contents in the prompt, str_replace edits only).
+    #[arg(long, default_value = "standard", value_parser = choice::<srl_agent::Mode>())]
+    pub mode: srl_agent::Mode,
+    /// How prompts are rendered, a JSON file (`PromptConfig`); default: the policy folder's `prompt.json` (what
+    /// `srl-swe train` writes beside `final/`), else the defaults. The flags below override single fields.
+    #[arg(long)]
+    pub prompt_config: Option<PathBuf>,
+    /// Past action/observation rounds in each prompt, a number or `all` (default 2; must match training).
+    #[arg(long)]
+    pub window: Option<Window>,
+    /// Longest observation in a prompt, characters (default 8000; must match training).
+    #[arg(long)]
+    pub max_observation_chars: Option<usize>,
+    /// `swe-agent` (default) or `compact` system message (must match training).
+    #[arg(long, value_parser = choice::<SystemPrompt>())]
+    pub system_prompt: Option<SystemPrompt>,
+    /// `swe-smith` (default) or `compact` task message (must match training).
+    #[arg(long, value_parser = choice::<TaskPrompt>())]
+    pub task_prompt: Option<TaskPrompt>,
+    /// Cut the issue text to this many characters (0: whole; must match training).
+    #[arg(long)]
+    pub max_task_chars: Option<usize>,
+}
+
+impl PolicyArgs {
+    /// The policy `--policy` names, loaded.
+    pub fn build(&self) -> anyhow::Result<Box<dyn srl_agent::AgentPolicy>> {
+        let Some(spec) = &self.policy else { bail!("give --policy MODEL_DIR|http://HOST:PORT/v1|scripted:PATH") };
+        let opts = srl_agent::PolicyBuildOptions {
+            model: self.model.clone(),
+            api_key_env: self.api_key_env.clone(),
+            ca_cert: self.ca_cert.clone(),
+            sampling: SamplingParams { temperature: self.temperature, ..SamplingParams::greedy(self.max_tokens) },
+            seed: self.seed,
+            device: self.device,
+            ..srl_agent::PolicyBuildOptions::default()
+        };
+        srl_agent::build_policy(spec, &opts).with_context(|| format!("loading --policy {spec}"))
+    }
+
+    /// The prompt settings: `--prompt-config`, else the policy folder's `prompt.json`, else the defaults; then the
+    /// flags. Returns where they came from too.
+    fn prompt(&self) -> anyhow::Result<(PromptConfig, String)> {
+        let (mut p, from) = match (&self.prompt_config, self.policy.as_deref()) {
+            (Some(f), _) => {
+                let text = std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
+                let p: PromptConfig =
+                    serde_json::from_str(&text).with_context(|| format!("{}: not a prompt config", f.display()))?;
+                (p, f.display().to_string())
+            }
+            (None, Some(policy)) if Path::new(policy).is_dir() => {
+                match srl_policy::TrainedModel::open(Path::new(policy))?.prompt {
+                    Some((file, p)) => (p, file.display().to_string()),
+                    None => (PromptConfig::default(), "defaults".to_string()),
+                }
+            }
+            _ => (PromptConfig::default(), "defaults".to_string()),
+        };
+        if let Some(w) = self.window {
+            p.window = w;
+        }
+        if let Some(n) = self.max_observation_chars {
+            p.max_observation_chars = n;
+        }
+        if let Some(s) = self.system_prompt {
+            p.system = s;
+        }
+        if let Some(t) = self.task_prompt {
+            p.task = t;
+        }
+        if let Some(n) = self.max_task_chars {
+            p.max_task_chars = n;
+        }
+        Ok((p, from))
+    }
+
+    /// The agent's settings; prints the prompt settings and where they came from.
+    pub fn config(&self) -> anyhow::Result<srl_agent::AgentConfig> {
+        let (prompt, from) = self.prompt()?;
+        println!(
+            "prompts: window {}, system {}, task {}, observations <= {} chars, issue {} (from {from})",
+            prompt.window,
+            prompt.system,
+            prompt.task,
+            prompt.max_observation_chars,
+            match prompt.max_task_chars {
+                0 => "whole".to_string(),
+                n => format!("<= {n} chars"),
+            }
+        );
+        let cfg = srl_agent::AgentConfig {
+            prompt,
+            max_steps: self.max_steps,
+            max_format_errors: self.max_format_errors,
+            max_total_tokens: (self.token_budget > 0).then_some(self.token_budget),
+            time_budget: (self.time_budget > 0).then(|| Duration::from_secs(self.time_budget)),
+            mode: self.mode,
+            exec_timeout: Duration::from_secs(self.step_timeout),
+            ..srl_agent::AgentConfig::default()
+        };
+        cfg.validate()?;
+        Ok(cfg)
+    }
+}

@@ -5,7 +5,7 @@ use srl_core::Instance;
 
 use crate::log::{LogError, Markers, extract_test_output};
 use crate::parse::LogParser;
-use crate::report::{InstanceReport, TestBucket, TestsStatus};
+use crate::report::{InstanceReport, ResolvedStatus, TestBucket, TestsStatus};
 use crate::status::{StatusMap, TestStatus};
 
 /// How a skipped FAIL_TO_PASS (and FAIL_TO_FAIL, PASS_TO_FAIL) test counts.
@@ -92,27 +92,6 @@ impl Grading {
 impl From<Grading> for GradingConfig {
     fn from(g: Grading) -> GradingConfig {
         g.config()
-    }
-}
-
-/// SWE-bench's resolution status.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum ResolvedStatus {
-    #[serde(rename = "RESOLVED_FULL")]
-    Full,
-    #[serde(rename = "RESOLVED_PARTIAL")]
-    Partial,
-    #[serde(rename = "RESOLVED_NO")]
-    No,
-}
-
-impl ResolvedStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ResolvedStatus::Full => "RESOLVED_FULL",
-            ResolvedStatus::Partial => "RESOLVED_PARTIAL",
-            ResolvedStatus::No => "RESOLVED_NO",
-        }
     }
 }
 

@@ -86,7 +86,7 @@ pub mod status;
 pub use dataset::{DatasetSource, Split, load_dataset, load_source, resolve_dataset, select_instances};
 pub use directives::{test_directives, test_files};
 pub use error::EvalError;
-pub use grade::{GoldTests, GradeOutcome, Grading, GradingConfig, ResolvedStatus, SkippedRule, grade_log, grade_tests};
+pub use grade::{GoldTests, GradeOutcome, Grading, GradingConfig, SkippedRule, grade_log, grade_tests};
 pub use layout::{InstanceFiles, RunLayout, model_dir_name, write_json_atomic, write_jsonl_atomic};
 pub use log::{LogError, Markers, TestOutput, extract_test_output, tail_lines};
 pub use parse::{LogParser, parser_for_repo};
@@ -95,7 +95,7 @@ pub use replay::{
     Divergence, Keep, ReplayLayout, ReplayOptions, ReplayReport, ReplayRun, ReplayRunOptions, ReplaySummary, Replayed,
     StepReplay, replay, replay_run,
 };
-pub use report::{ErrorKind, InstanceExtras, InstanceReport, RunSummary, TestBucket, TestsStatus};
+pub use report::{ErrorKind, InstanceExtras, InstanceReport, ResolvedStatus, RunSummary, TestBucket, TestsStatus};
 pub use run::{RunPlan, plan_run, report_for, summarize_run};
 pub use runner::{Evaluation, Harness, HarnessOptions, env_facts};
 pub use script::{EnvFacts, EnvSpecs, EvalScriptConfig, build_eval_script};

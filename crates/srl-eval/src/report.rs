@@ -6,7 +6,6 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::error::EvalError;
-use crate::grade::ResolvedStatus;
 
 /// One `{success, failure}` pair of a report's `tests_status`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -220,4 +219,24 @@ pub(crate) fn to_pretty_json<T: Serialize + ?Sized>(value: &T) -> String {
     let mut ser = serde_json::Serializer::with_formatter(&mut out, fmt);
     value.serialize(&mut ser).expect("serialising plain data cannot fail");
     String::from_utf8(out).expect("serde_json writes UTF-8")
+}
+/// SWE-bench's resolution status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ResolvedStatus {
+    #[serde(rename = "RESOLVED_FULL")]
+    Full,
+    #[serde(rename = "RESOLVED_PARTIAL")]
+    Partial,
+    #[serde(rename = "RESOLVED_NO")]
+    No,
+}
+
+impl ResolvedStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResolvedStatus::Full => "RESOLVED_FULL",
+            ResolvedStatus::Partial => "RESOLVED_PARTIAL",
+            ResolvedStatus::No => "RESOLVED_NO",
+        }
+    }
 }

@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
 
-use crate::config::Config;
-use crate::error::{PolicyError, Result, read_json};
+use crate::config::{Config, GenerationConfig};
+use crate::error::{PolicyError, Result, read_json, write_json};
 use crate::model::weight_shapes;
 
 pub const CONFIG: &str = "config.json";
@@ -146,4 +146,33 @@ pub fn torch_dtype_name(dtype: DType) -> &'static str {
         DType::F64 => "float64",
         _ => "float32",
     }
+}
+/// The pieces of a model folder held in memory.
+#[derive(Clone, Debug)]
+pub struct ModelParts {
+    pub config: Config,
+    pub generation: GenerationConfig,
+    /// `tokenizer.json`'s text.
+    pub tokenizer_json: String,
+    /// `tokenizer_config.json`'s text, if any.
+    pub tokenizer_config_json: Option<String>,
+    /// Weights by checkpoint name (any dtype; cast on load).
+    pub weights: BTreeMap<String, Tensor>,
+}
+
+/// Writes a Hugging Face folder: config.json, generation_config.json, tokenizer.json, tokenizer_config.json (if
+/// any) and model.safetensors in `dtype`.
+pub fn write_folder(dir: &Path, parts: &ModelParts, dtype: DType) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| PolicyError::io(dir, e))?;
+    let mut config = parts.config.clone();
+    config.torch_dtype = Some(torch_dtype_name(dtype).into());
+    write_json(&dir.join(CONFIG), &config)?;
+    write_json(&dir.join(GENERATION_CONFIG), &parts.generation)?;
+    let tok = dir.join(TOKENIZER);
+    std::fs::write(&tok, &parts.tokenizer_json).map_err(|e| PolicyError::io(&tok, e))?;
+    if let Some(tc) = &parts.tokenizer_config_json {
+        let p = dir.join(TOKENIZER_CONFIG);
+        std::fs::write(&p, tc).map_err(|e| PolicyError::io(&p, e))?;
+    }
+    save_weights(dir, &parts.weights, dtype)
 }

@@ -18,6 +18,7 @@ use tokenizers::{AddedToken, SplitDelimiterBehavior, Tokenizer};
 use crate::chat::{ChatTemplate, ENDOFTEXT, IM_END, IM_START};
 use crate::config::{Config, GenerationConfig, TokenIds};
 use crate::error::{PolicyError, Result};
+use crate::files::ModelParts;
 use crate::model::weight_shapes;
 use crate::rng::normal_vec;
 
@@ -204,19 +205,6 @@ pub fn tokenizer_config(template: &ChatTemplate, max_len: usize) -> serde_json::
     })
 }
 
-/// The pieces of a model folder held in memory.
-#[derive(Clone, Debug)]
-pub struct ModelParts {
-    pub config: Config,
-    pub generation: GenerationConfig,
-    /// `tokenizer.json`'s text.
-    pub tokenizer_json: String,
-    /// `tokenizer_config.json`'s text, if any.
-    pub tokenizer_config_json: Option<String>,
-    /// Weights by checkpoint name (any dtype; cast on load).
-    pub weights: BTreeMap<String, Tensor>,
-}
-
 /// A random model of `preset` with seed `seed`, in memory.
 pub fn random_parts(preset: Preset, seed: u64) -> Result<ModelParts> {
     let tok = train_tokenizer(preset.tokenizer_vocab())?;
@@ -237,7 +225,7 @@ pub fn random_parts(preset: Preset, seed: u64) -> Result<ModelParts> {
 /// tokenizer.json, tokenizer_config.json, model.safetensors in f32). The same seed gives byte-identical files.
 pub fn init_model_dir(dir: &Path, preset: Preset, seed: u64) -> Result<ModelParts> {
     let parts = random_parts(preset, seed)?;
-    crate::policy::write_folder(dir, &parts, candle_core::DType::F32)?;
+    crate::files::write_folder(dir, &parts, candle_core::DType::F32)?;
     tracing::info!(dir = %dir.display(), ?preset, seed, "wrote a random model");
     Ok(parts)
 }

@@ -76,6 +76,7 @@ pub use candle_core::{DType, Device, Tensor, Var};
 pub use chat::{ChatPrompt, ChatTemplate, ChatTokenizer};
 pub use config::{Config, GenerationConfig};
 pub use error::{PolicyError, Result};
+pub use files::ModelParts;
 pub use init::{Preset, init_model_dir, random_parts};
 pub use lora::{LoraAdapters, LoraConfig};
 pub use policy::{Policy, PolicyOptions, TokenLogprobs, Training, candle_device, candle_dtype};

@@ -9,9 +9,8 @@ use srl_core::{DTypeSpec, DeviceSpec, Message};
 
 use crate::chat::{ChatPrompt, ChatTemplate, ChatTokenizer};
 use crate::config::{Config, GenerationConfig};
-use crate::error::{PolicyError, Result, write_json};
-use crate::files::{self, CONFIG, GENERATION_CONFIG, TOKENIZER, TOKENIZER_CONFIG};
-use crate::init::ModelParts;
+use crate::error::{PolicyError, Result};
+use crate::files::{self, CONFIG, GENERATION_CONFIG, ModelParts, TOKENIZER, TOKENIZER_CONFIG, write_folder};
 use crate::lora::{LoraAdapters, LoraConfig, LoraModule};
 use crate::model::{LoraPair, Pass, Qwen2, attention_mask, positions};
 use crate::sample::{Completion, FinishReason, SampleOptions, choose, token_logprob};
@@ -586,23 +585,6 @@ impl Policy {
         };
         write_folder(dir, &parts, self.dtype)
     }
-}
-
-/// Writes a Hugging Face folder: config.json, generation_config.json, tokenizer.json, tokenizer_config.json (if
-/// any) and model.safetensors in `dtype`.
-pub fn write_folder(dir: &Path, parts: &ModelParts, dtype: DType) -> Result<()> {
-    std::fs::create_dir_all(dir).map_err(|e| PolicyError::io(dir, e))?;
-    let mut config = parts.config.clone();
-    config.torch_dtype = Some(files::torch_dtype_name(dtype).into());
-    write_json(&dir.join(CONFIG), &config)?;
-    write_json(&dir.join(GENERATION_CONFIG), &parts.generation)?;
-    let tok = dir.join(TOKENIZER);
-    std::fs::write(&tok, &parts.tokenizer_json).map_err(|e| PolicyError::io(&tok, e))?;
-    if let Some(tc) = &parts.tokenizer_config_json {
-        let p = dir.join(TOKENIZER_CONFIG);
-        std::fs::write(&p, tc).map_err(|e| PolicyError::io(&p, e))?;
-    }
-    files::save_weights(dir, &parts.weights, dtype)
 }
 
 fn get(map: &BTreeMap<String, Tensor>, name: &str) -> Result<Tensor> {

@@ -7,7 +7,8 @@ use std::sync::OnceLock;
 use candle_core::{D, DType, Device, IndexOp, Tensor};
 use candle_nn::{Optimizer, VarBuilder};
 use srl_core::Message;
-use srl_policy::init::{ModelParts, Preset, random_parts};
+use srl_policy::files::ModelParts;
+use srl_policy::init::{Preset, random_parts};
 use srl_policy::model::{Pass, attention_mask, positions};
 use srl_policy::{DTypeSpec, LoraConfig, Policy, PolicyOptions, SampleOptions, SamplingParams, Training};
 
@@ -50,7 +51,7 @@ fn randomize_b(p: &Policy) {
 }
 
 fn write_parts(dir: &Path, parts: &ModelParts) {
-    srl_policy::policy::write_folder(dir, parts, DType::F32).unwrap();
+    srl_policy::files::write_folder(dir, parts, DType::F32).unwrap();
 }
 
 #[test]

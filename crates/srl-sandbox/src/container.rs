@@ -14,7 +14,6 @@ use futures_util::TryStreamExt;
 use crate::error::{Context, Result, SandboxError};
 use crate::exec::{ExecOptions, ExecOutput, RawOutput, exec_command, exec_raw};
 use crate::sandbox::{LABEL_INSTANCE, LABEL_PID, LABEL_ROOT, LABEL_RUN, Sandbox, owner_label};
-use crate::tools::ToolState;
 
 /// How to create a container. `Default`: no network, 4 GiB memory (no swap), 2 CPUs, 512 processes, `/testbed`.
 #[derive(Clone, Debug)]
@@ -377,5 +376,31 @@ impl Drop for Container {
         let docker = self.docker.clone();
         let id = self.id.clone();
         block_on_side(async move { force_remove(&docker, &id).await });
+    }
+}
+/// Per-container tool state and settings: the editor's undo history, allowed roots, the bash timeout.
+#[derive(Clone, Debug)]
+pub struct ToolState {
+    /// Per-file stack of earlier contents (for `undo_edit`).
+    pub history: HashMap<String, Vec<String>>,
+    /// Paths the editor may touch (prefixes, after resolving symlinks and `..`). Default `/testbed`, `/tmp`.
+    pub allowed_roots: Vec<String>,
+    /// Options of `bash` calls.
+    pub exec: ExecOptions,
+    /// The commit `submit` diffs against (`None`: `HEAD` of /testbed).
+    pub base_commit: Option<String>,
+    /// Where `submit` also writes the patch in the container (`None`: nowhere).
+    pub patch_path: Option<String>,
+}
+
+impl Default for ToolState {
+    fn default() -> Self {
+        ToolState {
+            history: HashMap::new(),
+            allowed_roots: vec!["/testbed".into(), "/tmp".into()],
+            exec: ExecOptions::default(),
+            base_commit: None,
+            patch_path: None,
+        }
     }
 }

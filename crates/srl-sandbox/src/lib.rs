@@ -63,6 +63,7 @@ pub mod spec;
 pub mod task;
 pub mod tools;
 
+pub use container::ToolState;
 pub use container::{Container, ContainerOptions, FileStat, cleanup_all};
 pub use error::{Result, SandboxError};
 pub use exec::{ExecOptions, ExecOutput, truncate_bytes_middle};
@@ -73,4 +74,4 @@ pub use repo::{RepoSource, bundled_base_commit, prepare_testbed};
 pub use sandbox::{GcReport, LABEL_INSTANCE, LABEL_PID, LABEL_ROOT, LABEL_RUN, Sandbox};
 pub use spec::EnvSpec;
 pub use task::TaskSet;
-pub use tools::{Observation, ToolState};
+pub use tools::Observation;

@@ -2,12 +2,11 @@
 //! undo_edit) and `submit`. The editor runs on the host over file reads and writes into the container, so it does
 //! not depend on the image's Python.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use srl_core::{ActionKind, ToolCall};
 
-use crate::container::{Container, FileKind};
+use crate::container::{Container, FileKind, ToolState};
 use crate::error::Result;
 use crate::exec::ExecOptions;
 
@@ -39,33 +38,6 @@ impl Observation {
     }
     fn err(text: impl Into<String>) -> Self {
         Observation { text: text.into(), error: true, ..Default::default() }
-    }
-}
-
-/// Per-session tool state and settings: the editor's undo history, allowed roots, the bash timeout.
-#[derive(Clone, Debug)]
-pub struct ToolState {
-    /// Per-file stack of earlier contents (for `undo_edit`).
-    pub history: HashMap<String, Vec<String>>,
-    /// Paths the editor may touch (prefixes, after resolving symlinks and `..`). Default `/testbed`, `/tmp`.
-    pub allowed_roots: Vec<String>,
-    /// Options of `bash` calls.
-    pub exec: ExecOptions,
-    /// The commit `submit` diffs against (`None`: `HEAD` of /testbed).
-    pub base_commit: Option<String>,
-    /// Where `submit` also writes the patch in the container (`None`: nowhere).
-    pub patch_path: Option<String>,
-}
-
-impl Default for ToolState {
-    fn default() -> Self {
-        ToolState {
-            history: HashMap::new(),
-            allowed_roots: vec!["/testbed".into(), "/tmp".into()],
-            exec: ExecOptions::default(),
-            base_commit: None,
-            patch_path: None,
-        }
     }
 }
 

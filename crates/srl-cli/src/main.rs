@@ -67,9 +67,41 @@ fn main() -> std::process::ExitCode {
         Err(e) => match e.downcast_ref::<support::runtime::ExitWith>() {
             Some(code) => std::process::ExitCode::from(code.0),
             None => {
-                eprintln!("error: {e:#}");
+                eprintln!("error: {}", describe(&e));
                 std::process::ExitCode::FAILURE
             }
         },
+    }
+}
+
+/// The error and its causes on one line, `a: b: c`, leaving out a cause whose text the line already ends with
+/// (library errors often print their source themselves).
+fn describe(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if line.ends_with(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line += ": ";
+        }
+        line += &text;
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn causes_already_in_the_message_are_not_repeated() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
+        let lib = anyhow::Error::new(io).context("x.jsonl: no such file");
+        assert_eq!(
+            super::describe(&lib.context("loading --predictions x.jsonl")),
+            "loading --predictions x.jsonl: x.jsonl: no such file"
+        );
+        let plain = anyhow::anyhow!("inner").context("outer");
+        assert_eq!(super::describe(&plain), "outer: inner");
     }
 }

@@ -23,8 +23,16 @@ pub struct Config {
     pub num_key_value_heads: Option<usize>,
     #[serde(default = "default_max_pos")]
     pub max_position_embeddings: usize,
-    #[serde(default = "default_rope_theta")]
-    pub rope_theta: f64,
+    /// RoPE base as transformers 4 writes it; transformers 5 writes it in `rope_parameters` (see
+    /// [`Config::rope_theta`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rope_theta: Option<f64>,
+    /// transformers 5's `{rope_theta, rope_type}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rope_parameters: Option<serde_json::Value>,
+    /// A RoPE scaling scheme (`yarn`, `linear`, `dynamic`, ...): only none or `default` is implemented.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rope_scaling: Option<serde_json::Value>,
     #[serde(default = "default_eps")]
     pub rms_norm_eps: f64,
     #[serde(default)]
@@ -73,9 +81,8 @@ impl TokenIds {
 fn default_max_pos() -> usize {
     32768
 }
-fn default_rope_theta() -> f64 {
-    10000.0
-}
+/// transformers' default RoPE base when a config names none.
+const DEFAULT_ROPE_THETA: f64 = 10000.0;
 fn default_eps() -> f64 {
     1e-6
 }
@@ -127,9 +134,33 @@ impl Config {
         if self.use_sliding_window {
             return bad("use_sliding_window", "sliding-window attention is not implemented".into());
         }
-        if self.rms_norm_eps.is_nan() || self.rms_norm_eps <= 0.0 || self.rope_theta.is_nan() || self.rope_theta <= 0.0
-        {
-            return bad("rms_norm_eps", "rms_norm_eps and rope_theta must be positive".into());
+        if self.rms_norm_eps.is_nan() || self.rms_norm_eps <= 0.0 {
+            return bad("rms_norm_eps", "must be positive".into());
+        }
+        let nested = self.rope_parameters.as_ref().and_then(|p| p.get("rope_theta")).map(|v| v.as_f64());
+        match (self.rope_theta, nested) {
+            (_, Some(None)) => return bad("rope_parameters.rope_theta", "not a number".into()),
+            (Some(a), Some(Some(b))) if a != b => {
+                return bad("rope_theta", format!("{a} disagrees with rope_parameters.rope_theta {b}"));
+            }
+            _ => {}
+        }
+        let theta = self.rope_theta();
+        if theta.is_nan() || theta <= 0.0 {
+            return bad("rope_theta", format!("must be positive (got {theta})"));
+        }
+        for (field, v) in [("rope_parameters", &self.rope_parameters), ("rope_scaling", &self.rope_scaling)] {
+            let Some(v) = v.as_ref().filter(|v| !v.is_null()) else { continue };
+            let kind = v.get("rope_type").or_else(|| v.get("type")).and_then(|t| t.as_str());
+            match kind {
+                None | Some("default") => {}
+                Some(k) => {
+                    return bad(
+                        field,
+                        format!("RoPE type `{k}` is not implemented (only the default rotary embedding)"),
+                    );
+                }
+            }
         }
         if let Some(t) = &self.model_type
             && t != "qwen2"
@@ -137,6 +168,13 @@ impl Config {
             tracing::warn!(model_type = %t, "config.json: not a qwen2 model type; loading it as Qwen2");
         }
         Ok(())
+    }
+
+    /// The RoPE base: `rope_theta`, else `rope_parameters.rope_theta` (transformers 5), else transformers' default
+    /// 10000.
+    pub fn rope_theta(&self) -> f64 {
+        let nested = || self.rope_parameters.as_ref()?.get("rope_theta")?.as_f64();
+        self.rope_theta.or_else(nested).unwrap_or(DEFAULT_ROPE_THETA)
     }
 
     pub fn num_kv_heads(&self) -> usize {
@@ -205,6 +243,39 @@ mod tests {
         assert_eq!(c.sliding_window, None);
         assert_eq!(c.extra["transformers_version"], "4.43.1");
         assert_eq!(c.eos_token_id.unwrap().to_vec(), vec![1, 2]);
+    }
+
+    fn with(extra: &str) -> std::result::Result<Config, String> {
+        let json = format!(
+            r#"{{"vocab_size": 10, "hidden_size": 8, "intermediate_size": 16, "num_hidden_layers": 1,
+            "num_attention_heads": 2{extra}}}"#
+        );
+        let c: Config = serde_json::from_str(&json).map_err(|e| e.to_string())?;
+        c.validate(Path::new("/m/config.json")).map_err(|e| e.to_string())?;
+        Ok(c)
+    }
+
+    #[test]
+    fn rope_base_as_transformers_4_and_5_write_it() {
+        assert_eq!(with("").unwrap().rope_theta(), 10000.0);
+        assert_eq!(with(r#", "rope_theta": 1000000.0"#).unwrap().rope_theta(), 1e6);
+        let v5 = with(r#", "rope_parameters": {"rope_theta": 1000000.0, "rope_type": "default"}, "dtype": "bfloat16""#);
+        let v5 = v5.unwrap();
+        assert_eq!(v5.rope_theta(), 1e6);
+        let back: Config = serde_json::from_str(&serde_json::to_string(&v5).unwrap()).unwrap();
+        assert_eq!((back.rope_theta(), back.rope_theta), (1e6, None));
+        with(r#", "rope_scaling": null"#).unwrap();
+        for (extra, field) in [
+            (r#", "rope_scaling": {"rope_type": "yarn", "factor": 4.0}"#, "rope_scaling"),
+            (r#", "rope_scaling": {"type": "linear", "factor": 2.0}"#, "rope_scaling"),
+            (r#", "rope_parameters": {"rope_theta": 1e6, "rope_type": "dynamic"}"#, "rope_parameters"),
+            (r#", "rope_theta": 10000.0, "rope_parameters": {"rope_theta": 1e6}"#, "rope_theta"),
+            (r#", "rope_parameters": {"rope_theta": "big"}"#, "rope_parameters.rope_theta"),
+            (r#", "rope_theta": -1.0"#, "rope_theta"),
+        ] {
+            let e = with(extra).unwrap_err();
+            assert!(e.contains("/m/config.json") && e.contains(field), "{extra}: {e}");
+        }
     }
 
     #[test]

@@ -212,7 +212,7 @@ impl Qwen2 {
         let lm_head = if cfg.tie_word_embeddings { embed_tokens.clone() } else { get("lm_head.weight")? };
         let dim = cfg.head_dim();
         let inv_freq: Vec<f32> =
-            (0..dim).step_by(2).map(|i| 1f32 / cfg.rope_theta.powf(i as f64 / dim as f64) as f32).collect();
+            (0..dim).step_by(2).map(|i| 1f32 / cfg.rope_theta().powf(i as f64 / dim as f64) as f32).collect();
         let inv_freq = Tensor::from_vec(inv_freq, (1, 1, dim / 2), &device)?;
         Ok(Qwen2 { cfg: cfg.clone(), embed_tokens, layers, norm, lm_head, inv_freq })
     }

@@ -1,7 +1,7 @@
 //! `srl-swe eval` and `srl-swe replay` as a user runs them, against the real Docker daemon on the bundled tasks.
 //! Set SRL_SKIP_DOCKER=1 to leave them out on a machine without Docker.
 
-use common::{json, root, skip_docker as skip, srl, text};
+use common::{bin, json, root, skip_docker as skip, srl, text};
 
 mod common;
 
@@ -39,6 +39,26 @@ fn eval_gold_and_empty_on_bundled_tasks_with_resume() {
     assert!(out.status.success(), "stderr: {}", text(&out.stderr));
     let summary = json(&dir.path().join("r2/summary.json"));
     assert_eq!((summary["resolved_instances"].as_u64(), summary["empty_patch_instances"].as_u64()), (Some(0), Some(7)));
+}
+
+/// From any folder: the bundled tasks, recipes and specs are found without the checkout as the working directory
+/// (the checkout the binary was built from); SRL_HOME names the folder explicitly.
+#[test]
+fn eval_runs_from_any_folder() {
+    if skip() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let args = ["eval", "--split", "bundled", "--predictions", "empty", "--run-id"];
+    let out = bin().current_dir(dir.path()).args(args).arg("away").output().unwrap();
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    let summary = json(&dir.path().join("logs/away/summary.json"));
+    assert_eq!((summary["total_instances"].as_u64(), summary["empty_patch_instances"].as_u64()), (Some(7), Some(7)));
+    let out = bin().current_dir(dir.path()).env("SRL_HOME", root()).args(args).arg("home").output().unwrap();
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    let out = bin().current_dir(dir.path()).env("SRL_HOME", dir.path()).args(args).arg("nowhere").output().unwrap();
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("tasks/bundled.jsonl"), "{stderr}");
 }
 
 #[test]

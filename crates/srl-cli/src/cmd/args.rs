@@ -18,15 +18,15 @@ use crate::support::progress::truncate;
 /// Where recipes, specs and tasks are, and where images come from.
 #[derive(Debug, clap::Args)]
 pub struct Paths {
-    /// Image recipes.
-    #[arg(long, default_value = "docker", env = "SRL_DOCKER_DIR")]
-    pub docker_dir: PathBuf,
-    /// Environment specs.
-    #[arg(long, default_value = "environments", env = "SRL_ENV_DIR")]
-    pub env_dir: PathBuf,
-    /// Bundled tasks (bundled.jsonl + <name>/repo).
-    #[arg(long, default_value = "tasks", env = "SRL_TASKS_DIR")]
-    pub tasks_dir: PathBuf,
+    /// Image recipes (default: `docker/` of the srl-swe folder, see SRL_HOME).
+    #[arg(long, env = "SRL_DOCKER_DIR")]
+    pub docker_dir: Option<PathBuf>,
+    /// Environment specs (default: `environments/` of the srl-swe folder).
+    #[arg(long, env = "SRL_ENV_DIR")]
+    pub env_dir: Option<PathBuf>,
+    /// Bundled tasks, bundled.jsonl + <name>/repo (default: `tasks/` of the srl-swe folder).
+    #[arg(long, env = "SRL_TASKS_DIR")]
+    pub tasks_dir: Option<PathBuf>,
     /// A SWE-bench dataset (JSONL or JSON) instead of the bundled tasks.
     #[arg(long)]
     pub dataset: Option<PathBuf>,
@@ -41,16 +41,57 @@ pub struct Paths {
     pub image_template: String,
 }
 
+/// The folder holding srl-swe's `docker/`, `environments/` and `tasks/`: the `SRL_HOME` environment variable, else
+/// the working directory when it holds `environments/`, else the checkout this binary was built from. So the
+/// commands work from any folder.
+pub fn home() -> PathBuf {
+    if let Some(h) = std::env::var_os("SRL_HOME") {
+        return PathBuf::from(h);
+    }
+    let here = PathBuf::from(".");
+    if here.join(ENVIRONMENTS).is_dir() {
+        return here;
+    }
+    let built = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    match built.canonicalize() {
+        Ok(b) if b.join(ENVIRONMENTS).is_dir() => b,
+        _ => here,
+    }
+}
+
+const ENVIRONMENTS: &str = "environments";
+
 impl Paths {
+    pub fn docker_dir(&self) -> PathBuf {
+        self.docker_dir.clone().unwrap_or_else(|| home().join("docker"))
+    }
+
+    pub fn env_dir(&self) -> PathBuf {
+        self.env_dir.clone().unwrap_or_else(|| home().join(ENVIRONMENTS))
+    }
+
+    pub fn tasks_dir(&self) -> PathBuf {
+        self.tasks_dir.clone().unwrap_or_else(|| home().join("tasks"))
+    }
+
+    /// The folder `--split bundled` is found in (`<it>/tasks/bundled.jsonl`).
+    pub fn bundled_root(&self) -> PathBuf {
+        self.tasks_dir().parent().map(Path::to_path_buf).unwrap_or_default()
+    }
+
     pub fn tasks(&self) -> anyhow::Result<TaskSet> {
         let set = match &self.dataset {
             Some(d) => {
                 let mut s = TaskSet::load(d)?;
-                s.tasks_dir = Some(self.tasks_dir.clone());
+                s.tasks_dir = Some(self.tasks_dir());
                 s
             }
-            None => TaskSet::bundled(&self.tasks_dir)
-                .with_context(|| format!("reading the bundled tasks in {}", self.tasks_dir.display()))?,
+            None => {
+                let dir = self.tasks_dir();
+                TaskSet::bundled(&dir).with_context(|| {
+                    format!("reading the bundled tasks in {} (set SRL_HOME to the srl-swe folder)", dir.display())
+                })?
+            }
         };
         Ok(set.with_mirror(self.mirror_dir.clone()))
     }
@@ -59,7 +100,10 @@ impl Paths {
         let bar = bar.clone();
         let progress: srl_sandbox::Progress = Arc::new(move |line: &str| bar.set_message(truncate(line, 100)));
         let source = ImageSource::new(self.image_source, &self.image_template);
-        Ok(ImageBuilder::new(sb, &self.docker_dir, &self.env_dir)?.progress(progress).source(source))
+        let (docker, env) = (self.docker_dir(), self.env_dir());
+        let builder = ImageBuilder::new(sb, &docker, &env)
+            .with_context(|| format!("recipes in {}, specs in {} (set SRL_HOME)", docker.display(), env.display()))?;
+        Ok(builder.progress(progress).source(source))
     }
 }
 
@@ -90,7 +134,7 @@ pub fn harness(
     options: HarnessOptions,
 ) -> anyhow::Result<Harness> {
     let builder = paths.builder(sb, bar)?;
-    let tasks = TaskSet { instances, tasks_dir: Some(paths.tasks_dir.clone()), mirror_dir: paths.mirror_dir.clone() };
+    let tasks = TaskSet { instances, tasks_dir: Some(paths.tasks_dir()), mirror_dir: paths.mirror_dir.clone() };
     Ok(Harness::new(sb.clone(), builder, tasks, options))
 }
 

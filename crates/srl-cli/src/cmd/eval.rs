@@ -76,7 +76,7 @@ impl Run {
 pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     let source =
         dataset_source(args.split.as_deref(), args.paths.dataset.as_deref(), DatasetSource::Split(Split::Verified));
-    let dataset = load_source(&source, Path::new(".")).context("loading the dataset")?;
+    let dataset = load_source(&source, &args.paths.bundled_root()).context("loading the dataset")?;
     let instances = select_instances(dataset.clone(), &args.instance_ids)?;
     let options = HarnessOptions {
         timeout: Duration::from_secs(args.timeout),

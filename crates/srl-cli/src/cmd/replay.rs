@@ -1,7 +1,7 @@
 //! `srl-swe replay`: re-execute other agents' recorded actions in the sandbox, compare observations, grade the
 //! patch, and keep the trajectories that check out.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -57,7 +57,7 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
         bail!("no trajectories found in {:?}", args.trajectories);
     }
     let source = dataset_source(args.split.as_deref(), args.paths.dataset.as_deref(), DatasetSource::Bundled);
-    let dataset = load_source(&source, Path::new(".")).context("loading the dataset")?;
+    let dataset = load_source(&source, &args.paths.bundled_root()).context("loading the dataset")?;
     let layout = ReplayLayout::new(RunLayout::new(&args.report_dir, &args.run_id));
     let opts = ReplayRunOptions {
         replay: ReplayOptions {

@@ -38,7 +38,7 @@ pub struct RolloutArgs {
 
 pub fn run(args: RolloutArgs) -> anyhow::Result<()> {
     let source = dataset_source(args.split.as_deref(), args.paths.dataset.as_deref(), DatasetSource::Bundled);
-    let dataset = load_source(&source, std::path::Path::new(".")).context("loading the dataset")?;
+    let dataset = load_source(&source, &args.paths.bundled_root()).context("loading the dataset")?;
     let instances = select_instances(dataset, &args.task)?;
     let config = args.policy.config()?;
     let mut pargs = args.policy.clone();

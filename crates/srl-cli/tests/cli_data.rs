@@ -1,6 +1,6 @@
-//! The `data` and `reward` commands, run as a user runs them, on the real shared trajectories.
+//! The `data`, `reward` and `model eval-steps` commands, run as a user runs them, on the real shared trajectories.
 
-use common::{lines, ok, shared, srl, srl_stdin};
+use common::{lines, ok, shared, srl, srl_stdin, text};
 use serde_json::Value;
 
 mod common;
@@ -155,8 +155,40 @@ fn every_command_has_help() {
         &["data", "stats", "--help"],
         &["reward", "similarity", "--help"],
         &["reward", "score", "--help"],
+        &["model", "eval-steps", "--help"],
     ] {
         let out = ok(&srl(args));
         assert!(out.contains("Usage:"), "{args:?}");
     }
+}
+
+/// `model eval-steps` on real step examples (shared SWE-smith trajectories) with the tiny random model: a line per
+/// completion, each scored as the reward scores it, and the summary over them.
+#[test]
+fn eval_steps_scores_every_completion() {
+    let dir = tempfile::tempdir().unwrap();
+    let (model, examples, out) = (dir.path().join("m"), dir.path().join("ex.jsonl"), dir.path().join("r.jsonl"));
+    ok(&srl(&["model", "init", "--out", model.to_str().unwrap()]));
+    let xml = shared("swe-smith-xml");
+    ok(&srl(&["data", "steps", xml.to_str().unwrap(), "--output", examples.to_str().unwrap()]));
+    let args = ["model", "eval-steps", "--model", model.to_str().unwrap(), "--examples", examples.to_str().unwrap()];
+    let more = ["--limit", "3", "--samples", "2", "--temperature", "1", "--max-new-tokens", "8", "--output"];
+    let stdout = ok(&srl(&[&args[..], &more[..], &[out.to_str().unwrap()]].concat()));
+    assert!(stdout.contains("3 examples, 6 completions: format rate 0.000, mean reward -1.000"), "{stdout}");
+    assert!(stdout.contains("action kind"), "{stdout}");
+    let rows = lines(&out);
+    assert_eq!(rows.len(), 6);
+    let wanted = lines(&examples);
+    for (i, r) in rows.iter().enumerate() {
+        assert_eq!(r["sample"], (i % 2) as u64);
+        assert_eq!(r["expert_action"], wanted[i / 2]["expert_action"]);
+        let scored = srl_reward::Scorer::new(r["expert_action"].as_str().unwrap(), srl_reward::Metric::Difflib)
+            .score(r["completion"].as_str().unwrap());
+        assert_eq!(
+            (r["reward"].as_f64().unwrap(), r["format_ok"].as_bool().unwrap()),
+            (scored.reward, scored.format_ok)
+        );
+    }
+    let bad = srl(&[&args[..], &["--temperature=-1"]].concat());
+    assert!(!bad.status.success() && text(&bad.stderr).contains("temperature"), "{}", text(&bad.stderr));
 }

@@ -10,6 +10,7 @@
 //! * [`trainer`]: the loop: SFT and GRPO steps, validation, metrics, checkpoints, resume.
 //! * [`checkpoint`]: atomic checkpoint folders, pruning.
 //! * [`plot`]: PNG and SVG line plots (plotters, with a bundled font).
+//! * [`steps`]: step-level evaluation ([`evaluate_steps`]), the validation of the trainer and `srl-swe model eval-steps`.
 //!
 //! # Run folder
 //! ```text
@@ -56,8 +57,10 @@ pub mod error;
 pub mod grpo;
 pub mod optim;
 pub mod plot;
+pub mod steps;
 pub mod trainer;
 
 pub use config::TrainConfig;
 pub use error::{Result, TrainError};
+pub use steps::{StepEvalOptions, StepEvalSummary, StepResult, evaluate_steps};
 pub use trainer::{RunSummary, StepRecord, Trainer, ValidRecord};

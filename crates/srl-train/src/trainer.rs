@@ -11,7 +11,7 @@ use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use srl_data::StepExample;
-use srl_policy::{Policy, PolicyOptions, SampleOptions, SamplingParams, Training};
+use srl_policy::{Policy, PolicyOptions, SampleOptions, Training};
 use srl_reward::{Metric, Scorer};
 
 use crate::checkpoint::{self, TrainState};
@@ -19,6 +19,7 @@ use crate::config::{AlgorithmKind, TrainConfig, TrainingMode};
 use crate::error::{Result, TrainError};
 use crate::grpo;
 use crate::optim::{AdamW, AdamWParams, GradAccum, clip_grad_norm, lr_at};
+use crate::steps::{StepEvalOptions, evaluate_steps};
 
 pub const METRICS: &str = "metrics.jsonl";
 pub const CONFIG: &str = "config.toml";
@@ -325,11 +326,6 @@ impl Trainer {
     fn prompt_ids(&mut self, i: usize) -> Result<Vec<u32>> {
         let max = self.cfg.model.max_prompt_tokens;
         cached_prompt(&mut self.prompt_cache[i], &self.policy, &self.train[i], max, &mut self.prompt_stats)
-    }
-
-    fn valid_prompt_ids(&mut self, i: usize) -> Result<Vec<u32>> {
-        let max = self.cfg.model.max_prompt_tokens;
-        cached_prompt(&mut self.valid_prompt_cache[i], &self.policy, &self.valid[i], max, &mut self.prompt_stats)
     }
 
     fn target_ids(&mut self, i: usize) -> Result<Vec<u32>> {
@@ -639,31 +635,20 @@ impl Trainer {
     pub fn validate(&mut self) -> Result<ValidRecord> {
         let max = self.cfg.validation.max_examples;
         let n = if max == 0 { self.valid.len() } else { self.valid.len().min(max) };
-        let mut rec = ValidRecord { examples: n, on_train: self.valid_on_train, ..Default::default() };
-        let opts = SampleOptions { n: 1, seed: 0, params: SamplingParams::greedy(self.cfg.validation.max_new_tokens) };
-        let (mut sim, mut fmt, mut rew) = (0.0, 0usize, 0.0);
-        for start in (0..n).step_by(16) {
-            let end = (start + 16).min(n);
-            let prompts: Vec<Vec<u32>> = (start..end).map(|i| self.valid_prompt_ids(i)).collect::<Result<_>>()?;
-            let comps = self.policy.sample(&prompts, &opts)?;
-            for (e, c) in self.valid[start..end].iter().zip(&comps) {
-                let s = Scorer::new(&e.expert_action, self.metric).score(&c.text);
-                rew += s.reward;
-                let bucket = if !s.format_ok {
-                    0
-                } else {
-                    fmt += 1;
-                    sim += s.reward;
-                    if s.reward >= 1.0 { 5 } else { 1 + (s.reward.max(0.0) * 4.0) as usize }
-                };
-                rec.reward_hist[bucket.min(5)] += 1;
-            }
-        }
-        let d = n.max(1) as f64;
-        rec.similarity = sim / d;
-        rec.format_rate = fmt as f64 / d;
-        rec.reward_mean = rew / d;
-        Ok(rec)
+        let budget = self.cfg.model.max_prompt_tokens;
+        let opts = StepEvalOptions::greedy(self.cfg.validation.max_new_tokens, self.metric);
+        let (policy, valid) = (&self.policy, &self.valid[..n]);
+        let (cache, stats) = (&mut self.valid_prompt_cache, &mut self.prompt_stats);
+        let mut ids = |i: usize| cached_prompt(&mut cache[i], policy, &valid[i], budget, stats);
+        let s = evaluate_steps(policy, valid, &mut ids, &opts, &mut |_| {})?;
+        Ok(ValidRecord {
+            examples: n,
+            on_train: self.valid_on_train,
+            similarity: s.all.similarity(),
+            format_rate: s.all.format_rate(),
+            reward_mean: s.all.reward_mean(),
+            reward_hist: s.all.reward_hist,
+        })
     }
 
     /// Writes a checkpoint of the current state atomically, updates `latest`, prunes, and writes the plots.

@@ -5,10 +5,14 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use srl_core::{DTypeSpec, DeviceSpec, Message, SamplingParams};
+use srl_data::StepExample;
 use srl_policy::init::Preset;
-use srl_policy::{Config, Policy, PolicyOptions, SampleOptions};
+use srl_policy::{Config, Policy, PolicyOptions, SampleOptions, TrainedModel};
+use srl_reward::Metric;
+use srl_train::{StepEvalOptions, StepResult, evaluate_steps};
 
 use crate::support::choice;
+use crate::support::io::{read_jsonl, write_jsonl};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum ModelCmd {
@@ -19,6 +23,53 @@ pub enum ModelCmd {
     Generate(Box<GenerateArgs>),
     /// Print a model's config, parameter counts and memory estimates (weights are not loaded).
     Info(InfoArgs),
+    /// Score a model on step examples (as `srl-swe data steps` writes them) with the SRL reward: format rate, mean
+    /// reward and similarity, overall and per action kind; one JSON line per completion with --output. The
+    /// trainer's validation runs the same code.
+    EvalSteps(Box<EvalStepsArgs>),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct EvalStepsArgs {
+    /// A Hugging Face folder, a PEFT adapter folder, a trainer's `final/`, or a repo id in the local cache.
+    #[arg(long)]
+    model: String,
+    /// Step examples, JSON Lines (`-`: stdin).
+    #[arg(long)]
+    examples: PathBuf,
+    /// Only the first N examples (0: all).
+    #[arg(long, default_value_t = 0)]
+    limit: usize,
+    /// Completions per example (1 at temperature 0: greedy, as the trainer validates).
+    #[arg(long, default_value_t = 1)]
+    samples: usize,
+    /// Sampling temperature (0: greedy).
+    #[arg(long, default_value_t = 0.0)]
+    temperature: f64,
+    #[arg(long, default_value_t = 1.0)]
+    top_p: f64,
+    /// Top-k cut (0: off).
+    #[arg(long, default_value_t = 0)]
+    top_k: usize,
+    #[arg(long, default_value_t = 512)]
+    max_new_tokens: usize,
+    /// Prompt token budget; older history is dropped from the left (0: no limit).
+    #[arg(long, default_value_t = 4096)]
+    max_prompt_tokens: usize,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// `difflib` (the paper's reward) or `lcs`.
+    #[arg(long, default_value = "difflib", value_parser = choice::<Metric>())]
+    metric: Metric,
+    /// Write one JSON line per completion here (`-`: stdout).
+    #[arg(long)]
+    output: Option<PathBuf>,
+    /// `cpu`, or `cuda` / `cuda:N` (needs the `cuda` feature).
+    #[arg(long, default_value = "cpu")]
+    device: DeviceSpec,
+    /// `f32`, `bf16` or `f16` (default: f32 on CPU, bf16 on CUDA).
+    #[arg(long, value_parser = choice::<DTypeSpec>())]
+    dtype: Option<DTypeSpec>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -111,6 +162,7 @@ pub fn run(cmd: ModelCmd) -> anyhow::Result<()> {
         ModelCmd::Init(a) => init(a),
         ModelCmd::Generate(a) => generate(*a),
         ModelCmd::Info(a) => info(a),
+        ModelCmd::EvalSteps(a) => eval_steps(*a),
     }
 }
 
@@ -269,4 +321,53 @@ fn lora_params(cfg: &Config, r: usize) -> usize {
     let kv = cfg.num_kv_heads() * cfg.head_dim();
     let per_layer = r * ((h + q) + 2 * (h + kv) + (q + h) + 2 * (h + i) + (i + h));
     per_layer * cfg.num_hidden_layers
+}
+
+fn eval_steps(a: EvalStepsArgs) -> anyhow::Result<()> {
+    let mut examples: Vec<StepExample> = read_jsonl(&a.examples)?;
+    if a.limit > 0 {
+        examples.truncate(a.limit);
+    }
+    if examples.is_empty() {
+        bail!("{}: no step examples", a.examples.display());
+    }
+    let params =
+        SamplingParams { temperature: a.temperature, top_p: a.top_p, top_k: a.top_k, max_new_tokens: a.max_new_tokens };
+    params.validate().map_err(anyhow::Error::msg)?;
+    let trained = TrainedModel::open(std::path::Path::new(&a.model))?;
+    let opts = PolicyOptions { device: a.device, dtype: a.dtype.unwrap_or_default(), ..Default::default() };
+    let policy = trained.load(&opts).with_context(|| format!("loading --model {}", a.model))?;
+    let eval = StepEvalOptions { samples: a.samples.max(1), seed: a.seed, params, metric: a.metric, batch: 8 };
+    let bar = crate::support::progress::bar(examples.len() * eval.samples);
+    let mut results: Vec<StepResult> = Vec::new();
+    let mut ids = |i: usize| Ok(policy.chat_prompt(&examples[i].messages, a.max_prompt_tokens)?.ids);
+    let summary = evaluate_steps(&policy, &examples, &mut ids, &eval, &mut |r| {
+        bar.inc(1);
+        results.push(r.clone());
+    });
+    bar.finish_and_clear();
+    let summary = summary?;
+    if let Some(out) = &a.output {
+        write_jsonl(out, &results)?;
+    }
+    let t = &summary.all;
+    say!(
+        "{} examples, {} completions: format rate {:.3}, mean reward {:.3}, similarity {:.3}",
+        summary.examples,
+        t.completions,
+        t.format_rate(),
+        t.reward_mean(),
+        t.similarity()
+    );
+    say!("{:<24} {:>11} {:>7} {:>7} {:>10}", "action kind", "completions", "format", "reward", "similarity");
+    for (kind, t) in &summary.by_kind {
+        say!(
+            "{kind:<24} {:>11} {:>7.3} {:>7.3} {:>10.3}",
+            t.completions,
+            t.format_rate(),
+            t.reward_mean(),
+            t.similarity()
+        );
+    }
+    Ok(())
 }

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use futures_util::StreamExt;
 use srl_core::Instance;
 use srl_eval::{
-    ErrorKind, Harness, Prediction, RunLayout, RunSummary, summarize_run, tail_lines, write_json_atomic,
+    ErrorKind, Evaluation, Harness, Prediction, RunLayout, RunSummary, summarize_run, tail_lines, write_json_atomic,
     write_jsonl_atomic,
 };
 
@@ -123,6 +123,17 @@ pub enum Verdict {
     },
     Resolved,
     NotResolved,
+}
+
+impl Verdict {
+    /// The verdict of a grading that ran: its error, else resolved or not.
+    pub fn of(ev: &Evaluation) -> Verdict {
+        match ev.error() {
+            Some(kind) => Verdict::Error { kind: kind.clone(), message: ev.extras.message.clone().unwrap_or_default() },
+            None if ev.resolved() => Verdict::Resolved,
+            None => Verdict::NotResolved,
+        }
+    }
 }
 
 impl fmt::Display for Verdict {
@@ -235,11 +246,7 @@ async fn bench_instance(
     } else {
         let ev = harness.evaluate(instance, &pred).await;
         ev.write(run)?;
-        match ev.error() {
-            Some(kind) => Verdict::Error { kind: kind.clone(), message: ev.extras.message.clone().unwrap_or_default() },
-            None if ev.resolved() => Verdict::Resolved,
-            None => Verdict::NotResolved,
-        }
+        Verdict::of(&ev)
     };
     let resolved = run.read_report(&pred.model_name_or_path, id).is_some_and(|r| r.resolved);
     Ok((pred, BenchEvent { instance_id: instance.instance_id.clone(), episode, verdict, resolved }))

@@ -12,6 +12,7 @@ use futures_util::future::BoxFuture;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use srl_core::SamplingParams;
+use srl_core::text::error_chain;
 
 use crate::error::AgentError;
 use crate::policy::{AgentPolicy, PolicyError, PolicyReply, PolicyRequest, TokenUsage};
@@ -255,18 +256,6 @@ fn excerpt(s: &str) -> String {
         Some((i, _)) => format!("{}...", &s[..i]),
         None => s.to_string(),
     }
-}
-
-/// An error with its sources (a client's own message is often just "error sending request").
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
 }
 
 #[cfg(test)]

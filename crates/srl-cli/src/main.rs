@@ -74,21 +74,9 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-/// The error and its causes on one line, `a: b: c`, leaving out a cause whose text the line already ends with
-/// (library errors often print their source themselves).
+/// The error and its causes on one line (see [`srl_core::text::error_chain`]).
 fn describe(e: &anyhow::Error) -> String {
-    let mut line = String::new();
-    for cause in e.chain() {
-        let text = cause.to_string();
-        if line.ends_with(&text) {
-            continue;
-        }
-        if !line.is_empty() {
-            line += ": ";
-        }
-        line += &text;
-    }
-    line
+    srl_core::text::error_chain(&**e)
 }
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-//! Small text helpers shared by the importers, the prompt renderer and the sandbox.
+//! Small text helpers shared by the importers, the prompt renderer, the sandbox, the agent and the CLI.
 
 use std::borrow::Cow;
 
@@ -47,6 +47,22 @@ pub fn normalize_newlines(text: &str) -> Cow<'_, str> {
     if text.contains('\r') { Cow::Owned(text.replace("\r\n", "\n")) } else { Cow::Borrowed(text) }
 }
 
+/// An error and its sources on one line, `a: b: c`, leaving out a source whose text the line already ends with
+/// (many errors print their source themselves).
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut line = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let text = c.to_string();
+        if !line.ends_with(&text) {
+            line += ": ";
+            line += &text;
+        }
+        cur = c.source();
+    }
+    line
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -80,5 +96,17 @@ mod tests {
     #[test]
     fn normalizes_crlf() {
         assert_eq!(normalize_newlines("a\r\nb\n"), "a\nb\n");
+    }
+
+    #[test]
+    fn error_chain_skips_sources_already_printed() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
+        #[derive(Debug, thiserror::Error)]
+        #[error("x.jsonl: {0}")]
+        struct Wrap(#[source] std::io::Error);
+        #[derive(Debug, thiserror::Error)]
+        #[error("loading")]
+        struct Outer(#[source] Wrap);
+        assert_eq!(super::error_chain(&Outer(Wrap(io))), "loading: x.jsonl: no such file");
     }
 }

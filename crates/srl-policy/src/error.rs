@@ -71,10 +71,10 @@ pub(crate) fn read_json<T: serde::de::DeserializeOwned>(path: &std::path::Path) 
     serde_json::from_str(&text).map_err(|source| PolicyError::Json { path: path.to_path_buf(), source })
 }
 
-/// Writes `value` as pretty JSON with a final newline.
+/// Writes `value` as pretty JSON with a final newline, atomically ([`srl_core::fs::write_atomic`]).
 pub(crate) fn write_json<T: serde::Serialize>(path: &std::path::Path, value: &T) -> Result<()> {
     let mut text =
         serde_json::to_string_pretty(value).map_err(|source| PolicyError::Json { path: path.to_path_buf(), source })?;
     text.push('\n');
-    std::fs::write(path, text).map_err(|e| PolicyError::io(path, e))
+    srl_core::fs::write_atomic(path, text.as_bytes()).map_err(|e| PolicyError::io(path, e))
 }

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use srl_core::PromptConfig;
 use srl_core::prompt::PROMPT_CONFIG_FILE;
 
-use crate::error::{PolicyError, Result};
+use crate::error::{PolicyError, Result, write_json};
 use crate::policy::{Policy, PolicyOptions};
 
 /// The sub-folder of a trainer export holding a PEFT adapter.
@@ -45,9 +45,7 @@ impl TrainedModel {
         } else {
             policy.save_full(&dir.join(MODEL_DIR))?;
         }
-        let path = dir.join(PROMPT_CONFIG_FILE);
-        let text = serde_json::to_string_pretty(prompt).map_err(|e| PolicyError::Invalid(e.to_string()))? + "\n";
-        srl_core::fs::write_atomic(&path, text.as_bytes()).map_err(|e| PolicyError::io(&path, e))
+        write_json(&dir.join(PROMPT_CONFIG_FILE), prompt)
     }
 
     /// Opens a model folder (see the module docs). A path that is not a folder is taken as a repo id of the

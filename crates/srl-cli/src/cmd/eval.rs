@@ -10,7 +10,7 @@ use srl_agent::bench::{Agent, BenchLayout, BenchOptions, Verdict, run_bench};
 use srl_core::Instance;
 use srl_eval::{
     DatasetSource, Grading, HarnessOptions, PredictionSource, RunLayout, RunSummary, Split, load_source, plan_run,
-    select_instances, summarize_run, tail_lines,
+    select_instances, summarize_run,
 };
 use srl_sandbox::ApplyMethod;
 
@@ -172,13 +172,7 @@ fn grade(args: &EvalArgs, run: Run) -> anyhow::Result<()> {
         let resolved = plan.already_graded.iter().filter(|id| graded_earlier(id)).count();
         let mut tally = Tally::new(plan.to_run.len(), plan.already_graded.len(), resolved);
         h.run(&layout, &plan, args.max_workers, |ev| {
-            let verdict = match (ev.error(), ev.resolved()) {
-                (Some(kind), _) => {
-                    format!("error ({kind:?}): {}", tail_lines(ev.extras.message.as_deref().unwrap_or(""), 2))
-                }
-                (None, true) => "resolved".into(),
-                (None, false) => "not resolved".into(),
-            };
+            let verdict = Verdict::of(ev);
             let fuzz = match ev.extras.patch_method.as_deref() {
                 Some(m) if m != ApplyMethod::GitApply.command() => format!(" [patch applied with `{m}`]"),
                 _ => String::new(),

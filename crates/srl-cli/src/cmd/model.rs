@@ -67,9 +67,9 @@ pub struct EvalStepsArgs {
     /// `cpu`, or `cuda` / `cuda:N` (needs the `cuda` feature).
     #[arg(long, default_value = "cpu")]
     device: DeviceSpec,
-    /// `f32`, `bf16` or `f16` (default: f32 on CPU, bf16 on CUDA).
-    #[arg(long, value_parser = choice::<DTypeSpec>())]
-    dtype: Option<DTypeSpec>,
+    /// `auto` (f32 on CPU, bf16 on CUDA), `f32`, `bf16` or `f16`.
+    #[arg(long, default_value = "auto", value_parser = choice::<DTypeSpec>())]
+    dtype: DTypeSpec,
 }
 
 #[derive(Debug, clap::Args)]
@@ -128,9 +128,9 @@ pub struct GenerateArgs {
     /// `cpu`, or `cuda` / `cuda:N` (needs the `cuda` feature).
     #[arg(long, default_value = "cpu")]
     device: DeviceSpec,
-    /// `f32`, `bf16` or `f16` (default: f32 on CPU, bf16 on CUDA).
-    #[arg(long, value_parser = choice::<DTypeSpec>())]
-    dtype: Option<DTypeSpec>,
+    /// `auto` (f32 on CPU, bf16 on CUDA), `f32`, `bf16` or `f16`.
+    #[arg(long, default_value = "auto", value_parser = choice::<DTypeSpec>())]
+    dtype: DTypeSpec,
     /// Print the completions as JSON (ids, text, log-probs, finish reason).
     #[arg(long)]
     json: bool,
@@ -209,8 +209,7 @@ fn read_messages(path: &PathBuf) -> anyhow::Result<Vec<Message>> {
 }
 
 fn generate(a: GenerateArgs) -> anyhow::Result<()> {
-    let dtype = a.dtype.unwrap_or_default();
-    let mut policy = Policy::load(&a.model, &PolicyOptions { device: a.device, dtype, ..Default::default() })?;
+    let mut policy = Policy::load(&a.model, &PolicyOptions { device: a.device, dtype: a.dtype, ..Default::default() })?;
     if let Some(dir) = &a.adapter {
         policy.load_adapter(dir)?;
     }
@@ -335,7 +334,7 @@ fn eval_steps(a: EvalStepsArgs) -> anyhow::Result<()> {
         SamplingParams { temperature: a.temperature, top_p: a.top_p, top_k: a.top_k, max_new_tokens: a.max_new_tokens };
     params.validate().map_err(anyhow::Error::msg)?;
     let trained = TrainedModel::open(std::path::Path::new(&a.model))?;
-    let opts = PolicyOptions { device: a.device, dtype: a.dtype.unwrap_or_default(), ..Default::default() };
+    let opts = PolicyOptions { device: a.device, dtype: a.dtype, ..Default::default() };
     let policy = trained.load(&opts).with_context(|| format!("loading --model {}", a.model))?;
     let eval = StepEvalOptions { samples: a.samples.max(1), seed: a.seed, params, metric: a.metric, batch: 8 };
     let bar = crate::support::progress::bar(examples.len() * eval.samples);

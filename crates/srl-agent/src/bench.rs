@@ -199,17 +199,17 @@ pub async fn run_agent(
         model_name_or_path: agent.policy.model_name(),
         model_patch: Some(patch),
     };
-    let (pred, note) = match harness.start(instance).await {
+    let placed = harness
+        .in_container(instance, async |c| run_episode(agent.policy, c, instance, agent.config, &mut |_| {}).await);
+    let (pred, note) = match placed.await {
         Err((kind, message)) => {
             let note = serde_json::json!({"instance_id": instance.instance_id, "exit": "sandbox_error",
                 "error": kind, "message": message});
             write_json_atomic(&dir.join(BenchLayout::EPISODE_FILE), &note)?;
             (prediction(String::new()), EpisodeNote::NoEpisode { message })
         }
-        Ok(c) => {
-            let ep = run_episode(agent.policy, &c, instance, agent.config, &mut |_| {}).await;
-            c.remove().await.ok();
-            let ep = ep?;
+        Ok(placed) => {
+            let ep = placed.value?;
             write_episode(&ep, dir)?;
             let note = EpisodeNote::Ran {
                 exit: ep.exit.clone(),

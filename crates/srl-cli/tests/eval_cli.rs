@@ -316,3 +316,62 @@ fn the_quickstart_model_runs_the_agent_loop_with_its_training_prompts() {
         "{stdout}"
     );
 }
+
+/// `kill -9` of `srl-swe eval` mid-run: no container of the run is left a few seconds later, without `gc` (each
+/// container's main process ends when the killed process's connection closes, and Docker removes it).
+#[test]
+fn a_killed_eval_leaves_no_container() {
+    if skip() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let run_id = format!("killed-{}", std::process::id());
+    let mut child = bin()
+        .args(["eval", "--split", "bundled", "--predictions", "gold", "--max-workers", "2"])
+        .args(["--report-dir", dir.path().to_str().unwrap(), "--run-id", &run_id])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let sb = srl_sandbox::Sandbox::connect().await.unwrap();
+        let ours = async || sb.list_containers(Some(&run_id)).await.unwrap().len();
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(600);
+        while ours().await == 0 {
+            assert!(child.try_wait().unwrap().is_none(), "eval ended before any container ran");
+            assert!(std::time::Instant::now() < end, "no container of the run appeared");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        child.kill().unwrap(); // SIGKILL: no handler, no destructor runs
+        child.wait().unwrap();
+        let killed = std::time::Instant::now();
+        while ours().await > 0 {
+            assert!(killed.elapsed().as_secs() < 10, "containers of the killed run are still there after 10 s");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    });
+}
+
+#[test]
+fn docker_host_errors_name_the_engine_or_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let report_dir = dir.path().join("logs");
+    let base = ["eval", "--split", "bundled", "--predictions", "gold", "--report-dir", report_dir.to_str().unwrap()];
+    let out = srl(&[&base[..], &["--docker-host", "tcp://127.0.0.1:1"]].concat());
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.contains("Docker daemon unreachable (tcp://127.0.0.1:1: "), "{err}");
+    let out = srl(&[&base[..], &["--docker-host", "ftp://x"]].concat());
+    assert!(
+        text(&out.stderr).contains("ftp://x: expected `local`, unix:///PATH, tcp://HOST:PORT"),
+        "{}",
+        text(&out.stderr)
+    );
+    let hosts = dir.path().join("hosts.toml");
+    std::fs::write(&hosts, "[[host]]\nurl = \"local\"\ncapacity = 0\n").unwrap();
+    let out = srl(&[&base[..], &["--hosts-file", hosts.to_str().unwrap()]].concat());
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.contains("hosts.toml: host 1 (local): capacity must be at least 1"), "{err}");
+}

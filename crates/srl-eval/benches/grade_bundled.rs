@@ -21,9 +21,11 @@ fn main() {
         let tasks = TaskSet::bundled(&root.join("tasks")).expect("tasks");
         let instances = load_dataset(&root.join("tasks/bundled.jsonl")).expect("dataset");
         let h = Harness::new(sb.clone(), builder, tasks, HarnessOptions::default());
+        let lease = h.hosts().acquire(None).await.expect("a slot");
         for inst in &instances {
-            h.image(inst).await.expect("image");
+            h.image(inst, &lease).await.expect("image");
         }
+        drop(lease);
         let preds = gold_predictions(&instances);
         println!("grading {} bundled tasks with gold patches, {repeats} runs per setting", instances.len());
         println!("{:>7} {:>9} {:>9} {:>9} {:>14}", "workers", "mean s", "min s", "max s", "s/instance");

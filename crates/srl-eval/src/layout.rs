@@ -69,6 +69,12 @@ impl RunLayout {
             .map(|(_, r)| r)
     }
 
+    /// The `srl_extras.json` of an instance, if it is there and readable.
+    pub fn read_extras(&self, model: &str, instance_id: &str) -> Option<InstanceExtras> {
+        let text = std::fs::read_to_string(self.instance_dir(model, instance_id).join(EXTRAS_FILE)).ok()?;
+        serde_json::from_str(&text).ok()
+    }
+
     /// Writes one instance's files. `report.json` is written last, so that its presence means the rest is there.
     pub fn write_instance(
         &self,

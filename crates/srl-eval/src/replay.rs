@@ -16,7 +16,7 @@ use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use srl_core::text::truncate_middle;
 use srl_core::{ActionKind, Instance, Trajectory};
-use srl_sandbox::ExecOptions;
+use srl_sandbox::{Container, ExecOptions};
 
 use crate::error::EvalError;
 use crate::layout::{RunLayout, write_json_atomic, write_jsonl_atomic};
@@ -182,20 +182,57 @@ fn same_patch(a: &str, b: &str) -> bool {
 /// action the sandbox cannot run is in the report.
 pub async fn replay(harness: &Harness, instance: &Instance, trajectory: &Trajectory, opts: &ReplayOptions) -> Replayed {
     let started = Instant::now();
-    let mut t = trajectory.clone();
-    let mut report = ReplayReport::new(trajectory);
     let finish = |mut report: ReplayReport, t: Trajectory, evaluation: Option<Evaluation>| {
         report.duration_s = started.elapsed().as_secs_f64();
         Replayed { report, trajectory: t, evaluation }
     };
-    let container = match harness.start(instance).await {
-        Ok(c) => c,
+    let placed = harness.in_container(instance, async |c| replay_steps(c, instance, trajectory, opts).await).await;
+    let (mut report, mut t, patch) = match placed {
+        Ok(p) => p.value,
         Err((kind, message)) => {
+            let mut report = ReplayReport::new(trajectory);
             report.error = Some(message);
             report.error_kind = Some(kind);
-            return finish(report, t, None);
+            return finish(report, trajectory.clone(), None);
         }
     };
+    let patch = patch.unwrap_or_default();
+    report.patch_bytes = patch.len();
+    report.patch_matches_recorded = trajectory.patch.as_deref().map(|p| same_patch(p, &patch));
+    t.patch = Some(patch.clone());
+    if patch.trim().is_empty() {
+        report.resolved = Some(false);
+        report.error.get_or_insert_with(|| "the replayed actions changed nothing (empty patch)".into());
+        report.error_kind = Some(ErrorKind::EmptyPatch);
+        t.resolved = Some(false);
+        return finish(report, t, None);
+    }
+    let prediction = Prediction {
+        instance_id: instance.instance_id.clone(),
+        model_name_or_path: opts.model_name.clone(),
+        model_patch: Some(patch),
+    };
+    let ev = harness.evaluate(instance, &prediction).await;
+    if let Some(kind) = ev.error() {
+        report.error_kind = Some(kind.clone());
+        report.error = ev.extras.message.clone();
+    } else {
+        report.resolved = Some(ev.resolved());
+        t.resolved = Some(ev.resolved());
+    }
+    finish(report, t, Some(ev))
+}
+
+/// The actions of `trajectory` run in `container`: the report of each step, the trajectory with the new
+/// observations, and the patch (the submitted one, else what the actions left in the tree).
+async fn replay_steps(
+    container: &Container,
+    instance: &Instance,
+    trajectory: &Trajectory,
+    opts: &ReplayOptions,
+) -> (ReplayReport, Trajectory, Option<String>) {
+    let mut t = trajectory.clone();
+    let mut report = ReplayReport::new(trajectory);
     container.configure_tools(|s| {
         s.base_commit = Some(instance.base_commit.clone());
         s.exec = ExecOptions::with_timeout(opts.step_timeout);
@@ -248,34 +285,7 @@ pub async fn replay(harness: &Harness, instance: &Instance, trajectory: &Traject
             Err(e) => report.error = Some(format!("taking the patch: {e}")),
         }
     }
-    if let Err(e) = container.remove().await {
-        tracing::warn!("removing the replay container: {e}");
-    }
-    let patch = patch.unwrap_or_default();
-    report.patch_bytes = patch.len();
-    report.patch_matches_recorded = trajectory.patch.as_deref().map(|p| same_patch(p, &patch));
-    t.patch = Some(patch.clone());
-    if patch.trim().is_empty() {
-        report.resolved = Some(false);
-        report.error.get_or_insert_with(|| "the replayed actions changed nothing (empty patch)".into());
-        report.error_kind = Some(ErrorKind::EmptyPatch);
-        t.resolved = Some(false);
-        return finish(report, t, None);
-    }
-    let prediction = Prediction {
-        instance_id: instance.instance_id.clone(),
-        model_name_or_path: opts.model_name.clone(),
-        model_patch: Some(patch),
-    };
-    let ev = harness.evaluate(instance, &prediction).await;
-    if let Some(kind) = ev.error() {
-        report.error_kind = Some(kind.clone());
-        report.error = ev.extras.message.clone();
-    } else {
-        report.resolved = Some(ev.resolved());
-        t.resolved = Some(ev.resolved());
-    }
-    finish(report, t, Some(ev))
+    (report, t, patch)
 }
 
 /// The summary of a replay run (`replay_summary.json`).

@@ -131,6 +131,9 @@ pub struct InstanceExtras {
     pub log_error: Option<crate::log::LogError>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// The Docker engine that ran the instance (its name in the host pool; `local` alone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub docker_host: Option<String>,
 }
 
 /// The run summary, with SWE-bench's keys (`make_run_report`) plus `resolve_rate`.
@@ -153,6 +156,9 @@ pub struct RunSummary {
     pub unresolved_ids: Vec<String>,
     pub error_ids: Vec<String>,
     pub schema_version: u32,
+    /// The Docker engine that ran each instance (from `srl_extras.json`), by instance id.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub docker_hosts: BTreeMap<String, String>,
 }
 
 impl RunSummary {

@@ -86,9 +86,15 @@ pub fn summarize_run(instances: &[Instance], predictions: &[Prediction], layout:
             reports.insert(p.instance_id.clone(), r);
         }
     }
-    RunSummary::build(
+    let mut summary = RunSummary::build(
         instances.iter().map(|i| i.instance_id.as_str()),
         predictions.iter().map(|p| (p.instance_id.as_str(), p.is_empty())),
         &reports,
-    )
+    );
+    for p in predictions {
+        if let Some(host) = layout.read_extras(&p.model_name_or_path, &p.instance_id).and_then(|x| x.docker_host) {
+            summary.docker_hosts.insert(p.instance_id.clone(), host);
+        }
+    }
+    summary
 }

@@ -8,12 +8,19 @@
 //! instance's `srl_extras.json`, and (as in SWE-bench) such an instance has no `report.json` and counts as an error.
 //! [`Harness::run`] writes each instance's files as soon as it finishes (atomically, `report.json` last), so a
 //! killed run keeps everything graded so far and resumes with [`crate::plan_run`].
+//!
+//! Containers run on a pool of Docker engines ([`Hosts`]; one engine by default): [`Harness::in_container`] takes a
+//! slot on an engine that is up, makes the instance image there (moved from another engine or built), and when
+//! that engine goes down during the work, runs the work again on another one, so an instance is graded once
+//! whatever engine dies; the engine that ran it is in `srl_extras.json` (`docker_host`).
 
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use srl_core::Instance;
-use srl_sandbox::{Container, ContainerOptions, EnvSpec, ExecOptions, ImageBuilder, ImageSource, Sandbox, TaskSet};
+use srl_sandbox::{
+    Container, ContainerOptions, EnvSpec, ExecOptions, Hosts, ImageBuilder, ImageSource, Lease, TaskSet,
+};
 
 use crate::error::EvalError;
 use crate::grade::{GoldTests, GradingConfig, grade_log};
@@ -130,7 +137,7 @@ pub fn env_facts(spec: &EnvSpec) -> EnvFacts {
 
 /// Grades predictions in containers.
 pub struct Harness {
-    sandbox: Sandbox,
+    hosts: Hosts,
     builder: ImageBuilder,
     tasks: TaskSet,
     pub options: HarnessOptions,
@@ -138,15 +145,24 @@ pub struct Harness {
 
 type Failure = (ErrorKind, String);
 
+/// A value made in a container, and the engine that ran it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Placed<T> {
+    pub value: T,
+    /// The name of the Docker engine ([`srl_sandbox::Host::name`]).
+    pub host: String,
+}
+
 impl Harness {
-    /// `builder` makes (or pulls) the images; `tasks` says where each instance's repository comes from (bundled
-    /// tasks, git mirrors).
-    pub fn new(sandbox: Sandbox, builder: ImageBuilder, tasks: TaskSet, options: HarnessOptions) -> Harness {
-        Harness { sandbox, builder, tasks, options }
+    /// `hosts` runs the containers (a [`srl_sandbox::Sandbox`] for one engine); `builder` makes (or pulls) the
+    /// images; `tasks` says where each instance's repository comes from (bundled tasks, git mirrors).
+    pub fn new(hosts: impl Into<Hosts>, builder: ImageBuilder, tasks: TaskSet, options: HarnessOptions) -> Harness {
+        Harness { hosts: hosts.into(), builder, tasks, options }
     }
 
-    pub fn sandbox(&self) -> &Sandbox {
-        &self.sandbox
+    /// The engines containers run on.
+    pub fn hosts(&self) -> &Hosts {
+        &self.hosts
     }
 
     /// The environment spec serving `instance`.
@@ -154,27 +170,84 @@ impl Harness {
         self.builder.spec_for(&instance.repo, &instance.version)
     }
 
-    /// Builds (or finds, or pulls) the instance image.
-    pub async fn image(&self, instance: &Instance) -> Result<String, srl_sandbox::SandboxError> {
-        let source = match self.builder.image_source() {
-            ImageSource::Swebench { .. } => srl_sandbox::RepoSource::Files(std::path::PathBuf::new()),
+    /// Makes sure the engine of `lease` holds the instance image (found there, moved from another engine, built
+    /// or pulled) and returns its name.
+    pub async fn image(&self, instance: &Instance, lease: &Lease) -> Result<String, srl_sandbox::SandboxError> {
+        let image = match self.builder.image_source() {
+            ImageSource::Swebench { .. } => self.builder.instance_image(instance)?,
             ImageSource::Local => {
-                // The environment first: its error (e.g. a Python that cannot be had offline) says more than a
-                // missing repository mirror.
-                let spec = self.spec(instance)?.clone();
-                self.builder.ensure_env(&spec).await?;
-                self.tasks.source(instance)?
+                // The spec first: its error says more than a missing repository mirror.
+                self.spec(instance)?;
+                self.builder.instance_image(instance)?
             }
         };
-        Ok(self.builder.ensure_instance(instance, &source).await?.image)
+        let build = async |sb: &srl_sandbox::Sandbox| {
+            let builder = self.builder.on(sb);
+            let source = match builder.image_source() {
+                ImageSource::Swebench { .. } => srl_sandbox::RepoSource::Files(std::path::PathBuf::new()),
+                ImageSource::Local => {
+                    let spec = self.spec(instance)?.clone();
+                    builder.ensure_env(&spec).await?;
+                    self.tasks.source(instance)?
+                }
+            };
+            builder.ensure_instance(instance, &source).await.map(|_| ())
+        };
+        self.hosts.ensure_image(lease.index(), &image, build).await?;
+        Ok(image)
     }
 
-    /// A fresh container of the instance image, labelled with the instance id.
-    pub async fn start(&self, instance: &Instance) -> Result<Container, Failure> {
-        let image = self.image(instance).await.map_err(|e| (ErrorKind::ImageBuildFailed, e.to_string()))?;
+    /// A fresh container of the instance image on the engine of `lease`, labelled with the instance id.
+    async fn start_on(&self, instance: &Instance, lease: &Lease) -> Result<Container, Failure> {
+        let image = self.image(instance, lease).await.map_err(|e| (ErrorKind::ImageBuildFailed, e.to_string()))?;
         let opts =
             ContainerOptions { instance_id: Some(instance.instance_id.clone()), ..self.options.container.clone() };
-        Container::start(&self.sandbox, &image, &opts).await.map_err(|e| (ErrorKind::ContainerFailed, e.to_string()))
+        Container::start(&lease.host().sandbox, &image, &opts)
+            .await
+            .map_err(|e| (ErrorKind::ContainerFailed, e.to_string()))
+    }
+
+    /// Runs `work` in a fresh container of the instance image on an engine with a free slot (preferring one that
+    /// holds the image), then removes the container. When the engine goes down during the image, the start or the
+    /// work (or is found down right after), the attempt is dropped and runs again from the start on another engine;
+    /// an `Err` is an image or container failure on an engine that is up, or every engine down.
+    pub async fn in_container<T>(
+        &self,
+        instance: &Instance,
+        mut work: impl AsyncFnMut(&Container) -> T,
+    ) -> Result<Placed<T>, Failure> {
+        let wanted = self.builder.instance_image(instance).ok();
+        loop {
+            let lease =
+                self.hosts.acquire(wanted.as_deref()).await.map_err(|e| (ErrorKind::ContainerFailed, e.to_string()))?;
+            let host = lease.host().name.clone();
+            let attempt = async {
+                let container = self.start_on(instance, &lease).await?;
+                let value = work(&container).await;
+                Ok::<_, Failure>((container, value))
+            };
+            let outcome = tokio::select! {
+                r = attempt => Some(r),
+                () = lease.lost() => None,
+            };
+            let up = outcome.is_some() && self.hosts.check(lease.index()).await;
+            match outcome {
+                Some(Ok((container, value))) if up => {
+                    match tokio::time::timeout(Duration::from_secs(30), container.remove()).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(e)) => tracing::warn!(instance = %instance.instance_id, "removing the container: {e}"),
+                        Err(_) => tracing::warn!(instance = %instance.instance_id, "removing the container timed out"),
+                    }
+                    return Ok(Placed { value, host });
+                }
+                Some(Err(failure)) if up => return Err(failure),
+                Some(Ok((container, _))) => {
+                    tokio::time::timeout(Duration::from_secs(2), container.remove()).await.ok();
+                }
+                _ => {}
+            }
+            tracing::warn!(instance = %instance.instance_id, %host, "the Docker host went down: running it again elsewhere");
+        }
     }
 
     /// The eval script's container settings: SWE-bench's conda layout for its published images, the venv (already
@@ -207,11 +280,17 @@ impl Harness {
         ev.extras.log_format = Some(parser.as_str().to_string());
         let script = build_eval_script(instance, &facts, &self.options.markers, &self.script_config());
         ev.eval_script = Some(script.clone());
-        let container = self.start(instance).await?;
-        let result = self.grade_in(&container, instance, &script, parser, ev).await;
-        if let Err(e) = container.remove().await {
-            tracing::warn!(instance = %instance.instance_id, "removing the container: {e}");
-        }
+        let fresh = ev.clone();
+        let placed = self
+            .in_container(instance, async |c| {
+                let mut attempt = fresh.clone();
+                let result = self.grade_in(c, instance, &script, parser, &mut attempt).await;
+                (attempt, result)
+            })
+            .await?;
+        let (graded, result) = placed.value;
+        *ev = graded;
+        ev.extras.docker_host = Some(placed.host);
         result
     }
 

@@ -34,6 +34,10 @@ pub struct ContainerOptions {
     pub workdir: String,
     /// Environment variables, `KEY=VALUE`.
     pub env: Vec<String>,
+    /// `false` (default): the container is tied to this process: its main process reads an attached stdin and
+    /// exits when that connection closes (this process ended, even by `kill -9`), and Docker then removes it.
+    /// `true`: it stays until removed (`gc` finds it when its owner is gone).
+    pub outlive_process: bool,
 }
 
 impl Default for ContainerOptions {
@@ -47,6 +51,7 @@ impl Default for ContainerOptions {
             pids: Some(512),
             workdir: "/testbed".into(),
             env: Vec::new(),
+            outlive_process: false,
         }
     }
 }
@@ -73,14 +78,37 @@ pub fn cleanup_all() -> usize {
     n
 }
 
+/// Remove a container, giving up after 10 s (an engine that stops answering must not hold a Drop or a Ctrl-C).
 async fn force_remove(docker: &Docker, id: &str) {
     let opts = RemoveContainerOptions { force: true, v: true, ..Default::default() };
-    match docker.remove_container(id, Some(opts)).await {
-        Ok(()) => tracing::debug!(container = id, "removed"),
-        Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => {}
-        Err(e) => tracing::warn!(container = id, error = %e, "could not remove container"),
+    match tokio::time::timeout(Duration::from_secs(10), docker.remove_container(id, Some(opts))).await {
+        Ok(Ok(())) => tracing::debug!(container = id, "removed"),
+        Ok(Err(bollard::errors::Error::DockerResponseServerError { status_code: 404 | 409, .. })) => {}
+        Ok(Err(e)) => tracing::warn!(container = id, error = %e, "could not remove container"),
+        Err(_) => tracing::warn!(container = id, "the engine did not answer a removal within 10 s"),
     }
 }
+
+/// The attached stdin of a container's main process: while it is open the container lives; when it closes (it is
+/// dropped, or the process holding it ends, however it ends) the main process exits and Docker removes the
+/// container (`auto_remove`).
+/// (In a mutex only to be `Sync`: it is never touched, only held.)
+struct Lifeline(#[allow(dead_code)] Mutex<bollard::container::AttachContainerResults>);
+
+impl std::fmt::Debug for Lifeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Lifeline")
+    }
+}
+
+/// Lifelines of containers kept with [`Container::keep`]: they live until the process ends.
+fn kept() -> &'static Mutex<Vec<Lifeline>> {
+    static KEPT: OnceLock<Mutex<Vec<Lifeline>>> = OnceLock::new();
+    KEPT.get_or_init(|| Mutex::new(Vec::new()))
+}
+
+/// The main process of a tied container: it ends when its stdin (the [`Lifeline`]) closes.
+const TIED_MAIN: &str = "cat >/dev/null";
 
 /// Run a future to completion on a fresh single-threaded runtime in a scoped thread (usable from Drop, inside or
 /// outside a runtime).
@@ -102,6 +130,7 @@ pub struct Container {
     image: String,
     workdir: String,
     removed: bool,
+    lifeline: Option<Lifeline>,
     pub(crate) tools: Mutex<ToolState>,
     runner: tokio::sync::Mutex<Option<crate::exec::Runner>>,
 }
@@ -128,8 +157,9 @@ pub enum FileKind {
 }
 
 impl Container {
-    /// Create and start a container of `image` (its main process sleeps; work happens through exec) with the
-    /// crate's labels and `opts`' limits.
+    /// Create and start a container of `image` (its main process waits; work happens through exec) with the
+    /// crate's labels and `opts`' limits. Unless [`ContainerOptions::outlive_process`], it is tied to this process
+    /// (see there): attached before it starts, so no crash of this process can leave it behind.
     pub async fn start(sandbox: &Sandbox, image: &str, opts: &ContainerOptions) -> Result<Container> {
         let docker = sandbox.docker.clone();
         let mut labels = opts.labels.clone();
@@ -144,11 +174,21 @@ impl Container {
             nano_cpus: opts.cpus.map(|c| (c * 1e9) as i64),
             pids_limit: opts.pids,
             init: Some(true),
+            auto_remove: Some(!opts.outlive_process),
             ..Default::default()
+        };
+        let tied = !opts.outlive_process;
+        let main: Vec<String> = if tied {
+            vec!["sh".into(), "-c".into(), TIED_MAIN.into()]
+        } else {
+            vec!["sleep".into(), "infinity".into()]
         };
         let body = ContainerCreateBody {
             image: Some(image.to_string()),
-            cmd: Some(vec!["sleep".into(), "infinity".into()]),
+            cmd: Some(main),
+            open_stdin: Some(tied),
+            stdin_once: Some(tied),
+            attach_stdin: Some(tied),
             entrypoint: Some(vec![]),
             working_dir: Some(opts.workdir.clone()),
             env: if opts.env.is_empty() { None } else { Some(opts.env.clone()) },
@@ -163,15 +203,25 @@ impl Container {
             .ctx(|| format!("create a container of {image}"))?;
         let id = created.id;
         live().lock().map(|mut m| m.insert(id.clone(), docker.clone())).ok();
-        let container = Container {
+        let mut container = Container {
             docker: docker.clone(),
             id: id.clone(),
             image: image.to_string(),
             workdir: opts.workdir.clone(),
             removed: false,
+            lifeline: None,
             tools: Mutex::new(ToolState::default()),
             runner: tokio::sync::Mutex::new(None),
         };
+        if tied {
+            let attach =
+                bollard::query_parameters::AttachContainerOptions { stdin: true, stream: true, ..Default::default() };
+            let line = docker
+                .attach_container(&id, Some(attach))
+                .await
+                .ctx(|| format!("attach to container {id} of {image}"))?;
+            container.lifeline = Some(Lifeline(Mutex::new(line)));
+        }
         docker
             .start_container(&id, None::<bollard::query_parameters::StartContainerOptions>)
             .await
@@ -320,10 +370,15 @@ printf '%s\n%s\n' "$t" "$r"; if [ "$t" = f ]; then stat -c '%a %u %g' -- "$r"; f
         }
     }
 
-    /// Keep the container after the guard goes (debugging): it stays labelled, so `gc` finds it later.
+    /// Keep the container after the guard goes (debugging): it stays labelled, so `gc` finds it later. A tied
+    /// container (the default) still goes when this process ends; create it with
+    /// [`ContainerOptions::outlive_process`] to keep it longer.
     pub fn keep(mut self) -> String {
         self.removed = true;
         live().lock().map(|mut m| m.remove(&self.id)).ok();
+        if let Some(line) = self.lifeline.take() {
+            kept().lock().map(|mut k| k.push(line)).ok();
+        }
         std::mem::take(&mut self.id)
     }
 

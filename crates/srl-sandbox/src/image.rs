@@ -239,6 +239,17 @@ impl ImageBuilder {
         })
     }
 
+    /// The same builder making its images on another engine (recipes, specs, cache, progress and build locks
+    /// shared: one image name is built once at a time, whichever the engine).
+    pub fn on(&self, sandbox: &Sandbox) -> ImageBuilder {
+        ImageBuilder { sandbox: sandbox.clone(), ..self.clone() }
+    }
+
+    /// The progress callback.
+    pub fn progress_fn(&self) -> Progress {
+        self.progress.clone()
+    }
+
     /// Report progress lines to `f`.
     pub fn progress(mut self, f: Progress) -> Self {
         self.progress = f;

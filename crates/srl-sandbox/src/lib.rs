@@ -37,11 +37,17 @@
 //!   errors naming the key and the file.
 //! - [`task`]: [`TaskSet`], a dataset and where each repository comes from (`srl-swe/<name>` from
 //!   `tasks/<name>/repo`, other repositories from a mirror folder).
+//! - [`Hosts`]: several Docker engines as one pool ([`HostSpec`]: `local`, `unix://`, `tcp://` with optional TLS,
+//!   `ssh://`; a TOML hosts file): [`Hosts::acquire`] a slot (free capacity, the image's engine first, then the
+//!   least loaded), [`Hosts::ensure_image`] (present, else moved from an engine that has it, else built), pings
+//!   that mark an engine down and wake [`Lease::lost`].
 //! - [`Pool`]: at most N containers at once.
 //!
 //! Invariants: every container carries the labels `srl-swe=1`, [`LABEL_RUN`], [`LABEL_INSTANCE`] and [`LABEL_PID`]
 //! (`HOST:PID:STARTTIME`) and is removed on success, error and panic (Drop); [`cleanup_all`] removes the live ones
-//! (call it from a Ctrl-C handler); [`Sandbox::gc`] removes those whose owning process is gone (pid absent or
+//! (call it from a Ctrl-C handler); a container is tied to its process (its main process reads an attached stdin
+//! and Docker auto-removes it when the process ends, even by `kill -9`) unless
+//! [`ContainerOptions::outlive_process`]; [`Sandbox::gc`] removes those whose owning process is gone (pid absent or
 //! reused). A failing command, a timeout or a patch that does not apply are values ([`ExecOutput`],
 //! [`Observation`], [`ApplyReport`]), never `Err`; an `Err` means the infrastructure failed. The library logs with
 //! `tracing` and never prints; build progress goes to a callback ([`ImageBuilder::progress`]).
@@ -54,6 +60,7 @@
 mod container;
 mod error;
 mod exec;
+mod hosts;
 mod image;
 pub mod patch;
 mod pool;
@@ -67,6 +74,7 @@ pub use container::ToolState;
 pub use container::{Container, ContainerOptions, FileStat, cleanup_all};
 pub use error::{Result, SandboxError};
 pub use exec::{ExecOptions, ExecOutput, truncate_bytes_middle};
+pub use hosts::{Host, HostSpec, Hosts, Lease, TlsFiles};
 pub use image::{BuildReport, ImageBuilder, ImageSource, ImageSourceKind, Progress, base_recipe, swebench_image_name};
 pub use patch::{ApplyMethod, ApplyReport};
 pub use pool::{Pool, PooledContainer};

@@ -7,6 +7,7 @@ use bollard::Docker;
 use bollard::query_parameters::{ListContainersOptions, RemoveContainerOptions};
 
 use crate::error::{Context, Result, SandboxError};
+use crate::hosts::HostSpec;
 
 /// Label present (value `1`) on every container this crate creates.
 pub const LABEL_ROOT: &str = "srl-swe";
@@ -21,7 +22,7 @@ pub const LABEL_PID: &str = "srl-swe.owner";
 #[derive(Clone, Debug)]
 pub struct Sandbox {
     pub(crate) docker: Docker,
-    run_id: String,
+    pub(crate) run_id: String,
 }
 
 /// What [`Sandbox::gc`] did.
@@ -39,6 +40,41 @@ impl Sandbox {
     /// answers.
     pub async fn connect() -> Result<Sandbox> {
         let docker = Docker::connect_with_defaults().map_err(|e| SandboxError::Unreachable(e.to_string()))?;
+        Sandbox::ready(docker).await
+    }
+
+    /// Connect to the engine `spec` names (see [`HostSpec::url`]; `tls` for a `tcp://` engine with client
+    /// certificates), negotiate and ping as [`Sandbox::connect`] does.
+    pub async fn connect_to(spec: &HostSpec) -> Result<Sandbox> {
+        let url = spec.url.as_str();
+        let unreachable = |e: bollard::errors::Error| SandboxError::Unreachable(format!("{url}: {e}"));
+        let (timeout, version) = (120, bollard::API_DEFAULT_VERSION);
+        let docker = match (url.split_once("://").map(|(s, _)| s), &spec.tls) {
+            _ if url == "local" => Docker::connect_with_defaults().map_err(unreachable)?,
+            (Some("unix"), None) => Docker::connect_with_unix(url, timeout, version).map_err(unreachable)?,
+            (Some("tcp" | "http"), None) => Docker::connect_with_http(url, timeout, version).map_err(unreachable)?,
+            (Some("tcp" | "https"), Some(t)) => {
+                for (what, p) in [("ca", &t.ca), ("cert", &t.cert), ("key", &t.key)] {
+                    if !p.is_file() {
+                        return Err(SandboxError::Unreachable(format!("{url}: tls {what} {} is missing", p.display())));
+                    }
+                }
+                Docker::connect_with_ssl(url, &t.key, &t.cert, &t.ca, timeout, version).map_err(unreachable)?
+            }
+            (Some("ssh"), None) => Docker::connect_with_ssh(url, timeout, version).map_err(unreachable)?,
+            _ => {
+                return Err(SandboxError::Unreachable(format!(
+                    "{url}: expected `local`, unix:///PATH, tcp://HOST:PORT (tls only with tcp) or ssh://USER@HOST"
+                )));
+            }
+        };
+        Sandbox::ready(docker).await.map_err(|e| match e {
+            SandboxError::Unreachable(m) => SandboxError::Unreachable(format!("{url}: {m}")),
+            e => e,
+        })
+    }
+
+    async fn ready(docker: Docker) -> Result<Sandbox> {
         let docker = tokio::time::timeout(std::time::Duration::from_secs(10), docker.negotiate_version())
             .await
             .map_err(|_| SandboxError::Unreachable("timed out negotiating the API version".into()))?

@@ -204,46 +204,65 @@ async fn containers_are_removed_on_drop_panic_and_cleanup_all() {
     common::assert_clean(&sb).await;
 }
 
-/// Helper run in a child process by `killed_run_is_collected`: start a container, print its id, hang.
+/// Helper run in a child process by the kill tests: start a container (one that outlives the process when
+/// `SRL_LEAKER_OUTLIVE` is set), print its id, hang.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leaker_helper() {
-    if std::env::var("SRL_LEAKER").is_err() {
-        return;
-    }
+    let Ok(image) = std::env::var("SRL_LEAKER") else { return };
     let sb = srl_sandbox::Sandbox::connect().await.unwrap();
-    let image = std::env::var("SRL_LEAKER").unwrap();
-    let c = Container::start(&sb, &image, &ContainerOptions::default()).await.unwrap();
+    let opts = ContainerOptions { outlive_process: std::env::var("SRL_LEAKER_OUTLIVE").is_ok(), ..Default::default() };
+    let c = Container::start(&sb, &image, &opts).await.unwrap();
     println!("LEAKED {}", c.id());
     tokio::time::sleep(Duration::from_secs(600)).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn killed_run_is_collected() {
+/// Starts `leaker_helper` in a child process, waits for its container, kills the child with SIGKILL (no
+/// destructor runs) and returns the container id.
+fn leak_and_kill(image: &str, outlive: bool) -> String {
     use std::io::BufRead;
-    let Some(sb) = common::sandbox().await else { return };
-    let imgs = common::images(&sb).await;
-    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "leaker_helper", "--nocapture", "--test-threads=1"])
-        .env("SRL_LEAKER", &imgs.env)
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
+    cmd.args(["--exact", "leaker_helper", "--nocapture", "--test-threads=1"]).env("SRL_LEAKER", image);
+    if outlive {
+        cmd.env("SRL_LEAKER_OUTLIVE", "1");
+    }
+    let mut child = cmd.stdout(std::process::Stdio::piped()).spawn().unwrap();
     let stdout = child.stdout.take().unwrap();
     let id = std::io::BufReader::new(stdout)
         .lines()
         .map_while(Result::ok)
         .find_map(|l| l.split("LEAKED ").nth(1).map(str::to_string))
         .expect("the helper printed no container id");
-    child.kill().unwrap(); // SIGKILL: no destructor runs
+    child.kill().unwrap();
     child.wait().unwrap();
-    let exists = |id: String| {
-        let sb = sb.clone();
-        async move { sb.list_containers(None).await.unwrap().iter().any(|c| c.id.as_deref() == Some(&id)) }
-    };
-    assert!(exists(id.clone()).await, "the killed run's container should still be there before gc");
+    id
+}
+
+async fn exists(sb: &srl_sandbox::Sandbox, id: &str) -> bool {
+    sb.list_containers(None).await.unwrap().iter().any(|c| c.id.as_deref() == Some(id))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_process_leaves_no_container() {
+    let Some(sb) = common::sandbox().await else { return };
+    let imgs = common::images(&sb).await;
+    let id = leak_and_kill(&imgs.env, false);
+    let end = tokio::time::Instant::now() + Duration::from_secs(10);
+    while exists(&sb, &id).await {
+        assert!(tokio::time::Instant::now() < end, "the container of a killed process is still there after 10 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_run_is_collected() {
+    let Some(sb) = common::sandbox().await else { return };
+    let imgs = common::images(&sb).await;
+    let id = leak_and_kill(&imgs.env, true);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(exists(&sb, &id).await, "a container made to outlive its process should be there before gc");
     let report = sb.gc(false).await.unwrap();
     assert!(report.removed.iter().any(|r| id.starts_with(r.as_str())), "{report:?}");
-    assert!(!exists(id).await);
+    assert!(!exists(&sb, &id).await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,7 +10,7 @@ use anyhow::{Context, bail};
 use indicatif::ProgressBar;
 use srl_core::{DeviceSpec, Instance, PromptConfig, SamplingParams, SystemPrompt, TaskPrompt, Window};
 use srl_eval::{DatasetSource, Harness, HarnessOptions};
-use srl_sandbox::{ImageBuilder, ImageSource, ImageSourceKind, Sandbox, TaskSet};
+use srl_sandbox::{HostSpec, Hosts, ImageBuilder, ImageSource, ImageSourceKind, Sandbox, TaskSet};
 
 use crate::support::choice;
 use crate::support::progress::truncate;
@@ -107,6 +107,35 @@ impl Paths {
     }
 }
 
+/// The Docker engines containers run on.
+#[derive(Debug, Clone, clap::Args)]
+pub struct HostArgs {
+    /// A Docker engine to run containers on; repeat for several (instances go where a slot is free, images are
+    /// moved between engines, an engine that stops answering is dropped and its instances run elsewhere). `local`
+    /// (DOCKER_HOST or the local socket), unix:///PATH, tcp://HOST:PORT or ssh://USER@HOST; each takes
+    /// --max-workers containers at once. Default: the local engine.
+    #[arg(long = "docker-host", value_name = "URL")]
+    pub docker_host: Vec<String>,
+    /// A TOML file of engines instead: `[[host]]` entries with `url`, and optionally `name`, `capacity` and
+    /// `tls = { ca, cert, key }` (PEM files of a TLS engine; relative to the file).
+    #[arg(long, env = "SRL_HOSTS_FILE", conflicts_with = "docker_host", value_name = "FILE")]
+    pub hosts_file: Option<PathBuf>,
+}
+
+impl HostArgs {
+    /// Connects to the engines (each taking `per_host` containers unless its entry says otherwise), stamping
+    /// containers with `run_id`. Image moves are printed; a lost engine is a logged warning.
+    pub async fn connect(&self, per_host: usize, run_id: Option<&str>) -> anyhow::Result<Hosts> {
+        let specs = match &self.hosts_file {
+            Some(f) => HostSpec::load_file(f)?,
+            None if self.docker_host.is_empty() => vec![HostSpec::url("local")],
+            None => self.docker_host.iter().map(HostSpec::url).collect(),
+        };
+        let progress: srl_sandbox::Progress = Arc::new(|line: &str| eprintln!("{line}"));
+        Hosts::connect(&specs, per_host.max(1), run_id, progress).await.context("connecting to Docker")
+    }
+}
+
 /// The dataset a command names: `--dataset FILE` or `--split NAME`, else `default`.
 pub fn dataset_source(split: Option<&str>, dataset: Option<&Path>, default: DatasetSource) -> DatasetSource {
     match (dataset, split) {
@@ -125,17 +154,18 @@ pub fn source_name(source: &DatasetSource) -> String {
     }
 }
 
-/// A harness over `instances` with the images and repositories `paths` names; image builds report on `bar`.
+/// A harness over `instances` on `hosts` with the images and repositories `paths` names; image builds report on
+/// `bar`.
 pub fn harness(
     paths: &Paths,
-    sb: &Sandbox,
+    hosts: &Hosts,
     bar: &ProgressBar,
     instances: Vec<Instance>,
     options: HarnessOptions,
 ) -> anyhow::Result<Harness> {
-    let builder = paths.builder(sb, bar)?;
+    let builder = paths.builder(&hosts.first().sandbox, bar)?;
     let tasks = TaskSet { instances, tasks_dir: Some(paths.tasks_dir()), mirror_dir: paths.mirror_dir.clone() };
-    Ok(Harness::new(sb.clone(), builder, tasks, options))
+    Ok(Harness::new(hosts.clone(), builder, tasks, options))
 }
 
 /// The policy and how the agent runs it (`eval --policy`, `rollout`).

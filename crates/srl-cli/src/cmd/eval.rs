@@ -14,10 +14,10 @@ use srl_eval::{
 };
 use srl_sandbox::ApplyMethod;
 
-use super::args::{Paths, PolicyArgs, dataset_source, harness, source_name};
+use super::args::{HostArgs, Paths, PolicyArgs, dataset_source, harness, source_name};
 use crate::support::choice;
 use crate::support::progress::{Tally, spinner};
-use crate::support::runtime::{block, connect};
+use crate::support::runtime::block;
 
 #[derive(Debug, clap::Args)]
 pub struct EvalArgs {
@@ -38,9 +38,11 @@ pub struct EvalArgs {
     /// Only these instances (comma-separated or repeated).
     #[arg(long, value_delimiter = ',', num_args = 1..)]
     pub instance_ids: Vec<String>,
-    /// Containers graded at once.
+    /// Containers at once (on each Docker engine, see --docker-host).
     #[arg(long, default_value_t = 2)]
     pub max_workers: usize,
+    #[command(flatten)]
+    pub hosts: HostArgs,
     /// Time limit of each instance's tests, seconds.
     #[arg(long, default_value_t = 1800)]
     pub timeout: u64,
@@ -106,11 +108,11 @@ fn agent(args: &EvalArgs, run: Run) -> anyhow::Result<()> {
         run.instances.len(),
         args.max_workers.max(1)
     );
-    let opts = BenchOptions { max_workers: args.max_workers, rerun: args.rerun };
     let result = block(async {
-        let sb = connect().await?.with_run_id(layout.run.run_id.clone());
+        let hosts = args.hosts.connect(args.max_workers, Some(&layout.run.run_id)).await?;
+        let opts = BenchOptions { max_workers: hosts.total_capacity(), rerun: args.rerun };
         let spin = spinner();
-        let h = harness(&args.paths, &sb, &spin, run.instances.clone(), run.options)?;
+        let h = harness(&args.paths, &hosts, &spin, run.instances.clone(), run.options)?;
         spin.finish_and_clear();
         let mut tally = Tally::new(run.instances.len(), 0, 0);
         let agent = Agent { policy: &*policy, config: &config };
@@ -161,9 +163,9 @@ fn grade(args: &EvalArgs, run: Run) -> anyhow::Result<()> {
         plan.empty_patch.len()
     );
     block(async {
-        let sb = connect().await?.with_run_id(layout.run_id.clone());
+        let hosts = args.hosts.connect(args.max_workers, Some(&layout.run_id)).await?;
         let spin = spinner();
-        let h = harness(&args.paths, &sb, &spin, run.instances.clone(), run.options)?;
+        let h = harness(&args.paths, &hosts, &spin, run.instances.clone(), run.options)?;
         spin.finish_and_clear();
         let graded_earlier = |id: &String| {
             let p = predictions.iter().find(|p| &p.instance_id == id);
@@ -171,7 +173,7 @@ fn grade(args: &EvalArgs, run: Run) -> anyhow::Result<()> {
         };
         let resolved = plan.already_graded.iter().filter(|id| graded_earlier(id)).count();
         let mut tally = Tally::new(plan.to_run.len(), plan.already_graded.len(), resolved);
-        h.run(&layout, &plan, args.max_workers, |ev| {
+        h.run(&layout, &plan, hosts.total_capacity(), |ev| {
             let verdict = Verdict::of(ev);
             let fuzz = match ev.extras.patch_method.as_deref() {
                 Some(m) if m != ApplyMethod::GitApply.command() => format!(" [patch applied with `{m}`]"),
@@ -202,6 +204,14 @@ fn print_summary(s: &RunSummary, path: &Path) {
     );
     if !s.error_ids.is_empty() {
         println!("error instances (see srl_extras.json in their folders): {}", s.error_ids.join(" "));
+    }
+    let mut per_host: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+    for h in s.docker_hosts.values() {
+        *per_host.entry(h).or_default() += 1;
+    }
+    if per_host.len() > 1 {
+        let parts: Vec<String> = per_host.iter().map(|(h, n)| format!("{h} {n}")).collect();
+        println!("instances per Docker host: {}", parts.join(", "));
     }
     let of_submitted = if s.submitted_instances != s.total_instances && s.submitted_instances > 0 {
         let rate = 100.0 * s.resolved_instances as f64 / s.submitted_instances as f64;

@@ -10,10 +10,10 @@ use srl_eval::{
     DatasetSource, HarnessOptions, Keep, ReplayLayout, ReplayOptions, ReplayRunOptions, RunLayout, load_source,
 };
 
-use super::args::{Paths, dataset_source, harness};
+use super::args::{HostArgs, Paths, dataset_source, harness};
 use crate::support::choice;
 use crate::support::progress::{Tally, spinner};
-use crate::support::runtime::{block, connect};
+use crate::support::runtime::block;
 
 #[derive(Debug, clap::Args)]
 pub struct ReplayArgs {
@@ -42,9 +42,11 @@ pub struct ReplayArgs {
     /// Time limit of the grading tests, seconds.
     #[arg(long, default_value_t = 1800)]
     pub timeout: u64,
-    /// Trajectories replayed at once.
+    /// Trajectories replayed at once (on each Docker engine, see --docker-host).
     #[arg(long, default_value_t = 2)]
     pub max_workers: usize,
+    #[command(flatten)]
+    pub hosts: HostArgs,
     #[arg(long, default_value = "replay")]
     pub run_id: String,
     #[arg(long, default_value = "logs")]
@@ -59,7 +61,7 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
     let source = dataset_source(args.split.as_deref(), args.paths.dataset.as_deref(), DatasetSource::Bundled);
     let dataset = load_source(&source, &args.paths.bundled_root()).context("loading the dataset")?;
     let layout = ReplayLayout::new(RunLayout::new(&args.report_dir, &args.run_id));
-    let opts = ReplayRunOptions {
+    let mut opts = ReplayRunOptions {
         replay: ReplayOptions {
             step_timeout: Duration::from_secs(args.step_timeout),
             diverge_below: args.threshold,
@@ -71,9 +73,10 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
     let hopts = HarnessOptions { timeout: Duration::from_secs(args.timeout), ..HarnessOptions::default() };
     let n = imported.trajectories.len();
     let run = block(async {
-        let sb = connect().await?.with_run_id(args.run_id.clone());
+        let hosts = args.hosts.connect(args.max_workers, Some(&args.run_id)).await?;
+        opts.max_workers = hosts.total_capacity();
         let spin = spinner();
-        let h = harness(&args.paths, &sb, &spin, dataset.clone(), hopts)?;
+        let h = harness(&args.paths, &hosts, &spin, dataset.clone(), hopts)?;
         spin.finish_and_clear();
         let mut tally = Tally::new(n, 0, 0);
         let run = srl_eval::replay_run(&h, &dataset, &imported.trajectories, &layout, &opts, &mut |r| {

@@ -6,9 +6,9 @@ use anyhow::Context;
 use srl_agent::StepEvent;
 use srl_eval::{DatasetSource, HarnessOptions, load_source, select_instances};
 
-use super::args::{Paths, PolicyArgs, dataset_source, harness};
+use super::args::{HostArgs, Paths, PolicyArgs, dataset_source, harness};
 use crate::support::progress::spinner;
-use crate::support::runtime::{block, connect};
+use crate::support::runtime::block;
 
 #[derive(Debug, clap::Args)]
 pub struct RolloutArgs {
@@ -22,6 +22,8 @@ pub struct RolloutArgs {
     pub paths: Paths,
     #[command(flatten)]
     pub policy: PolicyArgs,
+    #[command(flatten)]
+    pub hosts: HostArgs,
     /// Episodes per task (episode e samples with seed + 1000 e).
     #[arg(long, default_value_t = 1)]
     pub episodes: usize,
@@ -43,20 +45,21 @@ pub fn run(args: RolloutArgs) -> anyhow::Result<()> {
     let config = args.policy.config()?;
     let mut pargs = args.policy.clone();
     block(async {
-        let sb = connect().await?;
+        let hosts = args.hosts.connect(1, None).await?;
         let spin = spinner();
-        let h = harness(&args.paths, &sb, &spin, instances.clone(), HarnessOptions::default())?;
+        let h = harness(&args.paths, &hosts, &spin, instances.clone(), HarnessOptions::default())?;
         spin.finish_and_clear();
         for inst in &instances {
             for e in 0..args.episodes.max(1) {
                 pargs.seed = args.policy.seed + 1000 * e as u64;
                 let policy = pargs.build()?;
-                let c = h.start(inst).await.map_err(|(_, m)| anyhow::anyhow!("{}: {m}", inst.instance_id))?;
                 let (raw, n) = (args.raw, args.show_lines);
                 let mut show = |ev: &StepEvent| print_event(ev, raw, n);
-                let ep = srl_agent::run_episode(&*policy, &c, inst, &config, &mut show).await;
-                c.remove().await.ok();
-                let ep = ep?;
+                let placed = h
+                    .in_container(inst, async |c| srl_agent::run_episode(&*policy, c, inst, &config, &mut show).await)
+                    .await
+                    .map_err(|(_, m)| anyhow::anyhow!("{}: {m}", inst.instance_id))?;
+                let ep = placed.value?;
                 if let Some(out) = &args.out {
                     let dir = out.join(format!("{}-{e}", inst.instance_id));
                     srl_agent::bench::write_episode(&ep, &dir)?;

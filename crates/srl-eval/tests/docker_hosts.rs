@@ -22,12 +22,20 @@ fn instances() -> Vec<Instance> {
     load_dataset(&root().join("tasks/bundled.jsonl")).unwrap()
 }
 
-/// A second dockerd on `tcp://127.0.0.1:PORT`, as the facts describe: its own config (`{}`), data root,
-/// exec root and pid file, no bridge, no iptables.
+/// A second dockerd on `tcp://127.0.0.1:PORT`: its own config (`{}`), data root, exec root and pid file, no
+/// iptables, and its own bridge interface. Not `--bridge none`: a daemon started so deletes the host's `docker0`,
+/// breaking the system engine's default network.
 struct SecondEngine {
     dir: tempfile::TempDir,
     port: u16,
+    bridge: String,
     child: Option<Child>,
+}
+
+/// Runs `ip ARGS...`, panicking with its stderr on failure.
+fn ip(args: &[&str]) {
+    let out = Command::new("ip").args(args).output().expect("running ip (iproute2)");
+    assert!(out.status.success(), "ip {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr));
 }
 
 impl SecondEngine {
@@ -35,7 +43,11 @@ impl SecondEngine {
         let dir = tempfile::Builder::new().prefix("srl-engine-").tempdir().unwrap();
         std::fs::write(dir.path().join("config.json"), "{}").unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let mut engine = SecondEngine { dir, port, child: None };
+        let bridge = format!("srlb{port}");
+        ip(&["link", "add", &bridge, "type", "bridge"]);
+        let mut engine = SecondEngine { dir, port, bridge, child: None };
+        ip(&["addr", "add", &format!("10.254.{}.1/24", port % 250), "dev", &engine.bridge]);
+        ip(&["link", "set", &engine.bridge, "up"]);
         engine.spawn();
         engine
     }
@@ -56,7 +68,8 @@ impl SecondEngine {
             .arg(d.join("exec"))
             .arg("--pidfile")
             .arg(d.join("dockerd.pid"))
-            .args(["-H", &self.url(), "--bridge", "none", "--iptables=false", "--ip-masq=false"])
+            .args(["-H", &self.url(), "--bridge", &self.bridge, "--iptables=false", "--ip-masq=false"])
+            .arg("--ip-forward=false")
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -116,6 +129,7 @@ impl Drop for SecondEngine {
             Command::new("umount").arg("-R").arg("-l").arg(&p).stderr(Stdio::null()).status().ok();
         }
         let _ = std::fs::remove_dir_all(self.dir.path());
+        Command::new("ip").args(["link", "del", &self.bridge]).stderr(Stdio::null()).status().ok();
     }
 }
 
@@ -241,4 +255,13 @@ async fn gold_resolves_over_two_engines_and_survives_losing_one() {
     assert!(hosts.down_reason(1).is_some(), "the killed engine should be marked down");
     assert!(by_host.values().all(|h| h == "local"), "instances graded on a dead engine: {by_host:?}");
     drop(second);
+    // The system engine's default network is intact.
+    let c = srl_sandbox::Container::start(
+        &local,
+        &warm.image(&instances()[0], &warm.hosts().acquire(None).await.unwrap()).await.unwrap(),
+        &srl_sandbox::ContainerOptions { network: true, ..Default::default() },
+    )
+    .await
+    .expect("a bridged container on the system engine after the second engine is gone");
+    c.remove().await.unwrap();
 }

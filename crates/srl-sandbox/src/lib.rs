@@ -40,8 +40,8 @@
 //! - [`Hosts`]: several Docker engines as one pool ([`HostSpec`]: `local`, `unix://`, `tcp://` with optional TLS,
 //!   `ssh://`; a TOML hosts file): [`Hosts::acquire`] a slot (free capacity, the image's engine first, then the
 //!   least loaded), [`Hosts::ensure_image`] (present, else moved from an engine that has it, else built), pings
-//!   that mark an engine down and wake [`Lease::lost`].
-//! - [`Pool`]: at most N containers at once.
+//!   that mark an engine down and wake [`Lease::lost`]. One engine with a capacity is the way to run at most N
+//!   containers at once.
 //!
 //! Invariants: every container carries the labels `srl-swe=1`, [`LABEL_RUN`], [`LABEL_INSTANCE`] and [`LABEL_PID`]
 //! (`HOST:PID:STARTTIME`) and is removed on success, error and panic (Drop); [`cleanup_all`] removes the live ones
@@ -63,7 +63,6 @@ mod exec;
 mod hosts;
 mod image;
 pub mod patch;
-mod pool;
 mod repo;
 mod sandbox;
 pub mod spec;
@@ -77,7 +76,6 @@ pub use exec::{ExecOptions, ExecOutput, truncate_bytes_middle};
 pub use hosts::{Host, HostSpec, Hosts, Lease, TlsFiles};
 pub use image::{BuildReport, ImageBuilder, ImageSource, ImageSourceKind, Progress, base_recipe, swebench_image_name};
 pub use patch::{ApplyMethod, ApplyReport};
-pub use pool::{Pool, PooledContainer};
 pub use repo::{RepoSource, bundled_base_commit, prepare_testbed};
 pub use sandbox::{GcReport, LABEL_INSTANCE, LABEL_PID, LABEL_ROOT, LABEL_RUN, Sandbox};
 pub use spec::EnvSpec;

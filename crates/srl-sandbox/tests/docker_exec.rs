@@ -4,7 +4,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use srl_sandbox::{Container, ContainerOptions, ExecOptions, Pool};
+use srl_sandbox::{Container, ContainerOptions, ExecOptions, HostSpec, Hosts};
 
 async fn env_container(sb: &srl_sandbox::Sandbox, opts: ContainerOptions) -> Container {
     let imgs = common::images(sb).await;
@@ -266,17 +266,20 @@ async fn killed_run_is_collected() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pool_limits_concurrency() {
+async fn an_engine_runs_at_most_its_capacity() {
     let Some(sb) = common::sandbox().await else { return };
     let imgs = common::images(&sb).await;
-    let pool = Pool::new(&sb, 2, ContainerOptions::default());
+    let progress: srl_sandbox::Progress = std::sync::Arc::new(|_| {});
+    let hosts = Hosts::connect(&[HostSpec::url("local")], 2, Some(sb.run_id()), progress).await.unwrap();
     let running = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let peak = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut handles = Vec::new();
     for i in 0..5 {
-        let (pool, image, running, peak) = (pool.clone(), imgs.env.clone(), running.clone(), peak.clone());
+        let (hosts, image, running, peak) = (hosts.clone(), imgs.env.clone(), running.clone(), peak.clone());
         handles.push(tokio::spawn(async move {
-            let c = pool.acquire(&image, Some(&format!("pool-{i}"))).await.unwrap();
+            let lease = hosts.acquire(Some(&image)).await.unwrap();
+            let opts = ContainerOptions { instance_id: Some(format!("pool-{i}")), ..Default::default() };
+            let c = Container::start(&lease.host().sandbox, &image, &opts).await.unwrap();
             let now = running.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
             peak.fetch_max(now, std::sync::atomic::Ordering::SeqCst);
             let o = c.exec(&format!("echo {i}"), &ExecOptions::default()).await.unwrap();
@@ -289,6 +292,5 @@ async fn pool_limits_concurrency() {
         h.await.unwrap();
     }
     assert!(peak.load(std::sync::atomic::Ordering::SeqCst) <= 2);
-    assert_eq!(pool.available(), 2);
     common::assert_clean(&sb).await;
 }

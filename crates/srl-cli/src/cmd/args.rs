@@ -132,7 +132,19 @@ impl HostArgs {
             None => self.docker_host.iter().map(HostSpec::url).collect(),
         };
         let progress: srl_sandbox::Progress = Arc::new(|line: &str| eprintln!("{line}"));
-        Hosts::connect(&specs, per_host.max(1), run_id, progress).await.context("connecting to Docker")
+        let hosts = Hosts::connect(&specs, per_host.max(1), run_id, progress).await.context("connecting to Docker")?;
+        // Leftovers of dead runs on this machine: containers made to outlive their process, and any killed between
+        // its creation and its start (a created container runs nothing, so nothing else removes it).
+        for h in hosts.hosts() {
+            match h.sandbox.gc(false).await {
+                Ok(r) if !r.removed.is_empty() => {
+                    eprintln!("removed {} container(s) left by dead runs on {}", r.removed.len(), h.name)
+                }
+                Ok(_) => {}
+                Err(e) => eprintln!("warning: looking for containers left by dead runs on {}: {e}", h.name),
+            }
+        }
+        Ok(hosts)
     }
 }
 

@@ -1,6 +1,8 @@
 //! What the host pool costs per instance, on the local engine: the pool's own work for one instance (a slot, the
 //! image check, the ping after the work) and a container's start + removal tied to the process (attached stdin,
 //! auto-remove) against one that outlives it. Prints p50 and p95. `SRL_BENCH_N` samples (default 100).
+//! With `SRL_BENCH_SECOND_ENGINE=tcp://HOST:PORT` (a second engine, e.g. started as in `srl-eval`'s
+//! `docker_hosts` test), also the time to move the base image there (3 runs; the image is removed there after each).
 //!
 //! Run: `cargo bench -p srl-sandbox --bench hosts`
 
@@ -26,7 +28,10 @@ fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     rt.block_on(async move {
         let progress: srl_sandbox::Progress = std::sync::Arc::new(|_| {});
-        let hosts = Hosts::connect(&[HostSpec::url("local")], 2, None, progress).await.expect("Docker");
+        let mut specs = vec![HostSpec::url("local")];
+        let second = std::env::var("SRL_BENCH_SECOND_ENGINE").ok();
+        specs.extend(second.iter().map(HostSpec::url));
+        let hosts = Hosts::connect(&specs, 2, None, progress).await.expect("Docker");
         let sb = hosts.first().sandbox.clone();
         let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
         let b = ImageBuilder::new(&sb, &root.join("docker"), &root.join("environments")).unwrap();
@@ -55,6 +60,17 @@ fn main() {
             }
             let name = if outlive { "container start + remove, outliving" } else { "container start + remove, tied" };
             show(name, &mut v);
+        }
+        if second.is_some() {
+            let other = hosts.hosts()[1].sandbox.docker();
+            for _ in 0..3 {
+                let t = Instant::now();
+                hosts.transfer(0, 1, &image).await.unwrap();
+                let took = t.elapsed();
+                let size = other.inspect_image(&image).await.unwrap().size.unwrap_or(0);
+                println!("move {image} ({} MiB) to the second engine: {took:.2?}", size >> 20);
+                other.remove_image(&image, None::<bollard::query_parameters::RemoveImageOptions>, None).await.unwrap();
+            }
         }
     });
 }

@@ -21,6 +21,9 @@ use crate::error::{Result, SandboxError};
 use crate::image::Progress;
 use crate::sandbox::Sandbox;
 
+/// Bytes per piece handed to a load when an image moves between engines.
+const BLOCK: usize = 1 << 20;
+
 /// One engine to connect to: what `--docker-host` or a hosts file names.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -432,18 +435,32 @@ impl Hosts {
         let export = tokio::spawn(async move {
             let mut stream = docker.export_image(&name);
             let (mut sent, mut next_report) = (0u64, 64u64 << 20);
-            while let Some(chunk) = stream.next().await {
-                let chunk = chunk.map_err(|e| SandboxError::Docker { context: format!("save {name}"), source: e })?;
-                sent += chunk.len() as u64;
-                if sent >= next_report {
-                    progress(&format!("moving {label}: {} MiB", sent >> 20));
-                    next_report += 64 << 20;
+            // The save stream comes in small pieces: the load gets them in 1 MiB blocks.
+            let mut block = bytes::BytesMut::with_capacity(BLOCK);
+            loop {
+                let chunk = match stream.next().await {
+                    Some(Ok(c)) => Some(c),
+                    Some(Err(e)) => return Err(SandboxError::Docker { context: format!("save {name}"), source: e }),
+                    None => None,
+                };
+                if let Some(c) = &chunk {
+                    block.extend_from_slice(c);
+                    sent += c.len() as u64;
+                    if sent >= next_report {
+                        progress(&format!("moving {label}: {} MiB", sent >> 20));
+                        next_report += 64 << 20;
+                    }
                 }
-                if tx.send(chunk).await.is_err() {
-                    return Err(SandboxError::Other(format!("load of {name} stopped reading")));
+                if (block.len() >= BLOCK || chunk.is_none()) && !block.is_empty() {
+                    let full = std::mem::replace(&mut block, bytes::BytesMut::with_capacity(BLOCK));
+                    if tx.send(full.freeze()).await.is_err() {
+                        return Err(SandboxError::Other(format!("load of {name} stopped reading")));
+                    }
+                }
+                if chunk.is_none() {
+                    return Ok(sent);
                 }
             }
-            Ok(sent)
         });
         let body = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
         let opts = bollard::query_parameters::ImportImageOptions { quiet: true, ..Default::default() };

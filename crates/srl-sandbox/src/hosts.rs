@@ -3,9 +3,9 @@
 //!
 //! A [`Lease`] is one slot on one engine; [`Hosts::acquire`] waits for a free slot on an engine that is up,
 //! preferring engines that already hold the wanted image, then the least loaded. An engine is marked down when a
-//! ping fails (a monitor pings every engine of a pool of two or more every [`Hosts::PING_EVERY`], and
-//! [`Hosts::check`] pings on demand); [`Lease::lost`] resolves then, so work on a dead engine never hangs. Down is
-//! final for the pool's life. The caller re-runs what was lost (`srl_eval::Harness::in_container`).
+//! ping fails or two in a row go unanswered (a monitor pings every engine of a pool of two or more every
+//! [`Hosts::PING_EVERY`], and [`Hosts::check`] pings on demand); [`Lease::lost`] resolves then, so work on a dead
+//! engine never hangs. Down is final for the pool's life. The caller re-runs what was lost (`srl_eval::Harness::in_container`).
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -114,6 +114,8 @@ pub struct Host {
 struct Slot {
     used: usize,
     down: Option<String>,
+    /// Pings in a row that got no answer in time.
+    misses: u32,
 }
 
 struct Inner {
@@ -201,6 +203,10 @@ impl Hosts {
 
     /// A pool of connected engines (at least one).
     pub fn new(hosts: Vec<Host>) -> Hosts {
+        Hosts::with_progress(hosts, Arc::new(|_| {}))
+    }
+
+    fn with_progress(hosts: Vec<Host>, progress: Progress) -> Hosts {
         let slots = hosts.iter().map(|_| Slot::default()).collect();
         Hosts {
             inner: Arc::new(Inner {
@@ -210,7 +216,7 @@ impl Hosts {
                 images: Mutex::new(HashSet::new()),
                 image_locks: Mutex::new(HashMap::new()),
                 monitor: std::sync::Once::new(),
-                progress: Arc::new(|_| {}),
+                progress,
             }),
         }
     }
@@ -246,11 +252,7 @@ impl Hosts {
             }
             hosts.push(Host { name, sandbox, capacity: spec.capacity.unwrap_or(default_capacity).max(1) });
         }
-        let mut pool = Hosts::new(hosts);
-        if let Some(inner) = Arc::get_mut(&mut pool.inner) {
-            inner.progress = progress;
-        }
-        Ok(pool)
+        Ok(Hosts::with_progress(hosts, progress))
     }
 
     /// The engines, in the order given.
@@ -288,22 +290,33 @@ impl Hosts {
         self.inner.changed.notify_waiters();
     }
 
-    /// Ping engine `index` now; a failure or a ping slower than [`Hosts::PING_TIMEOUT`] marks it down. True when up.
+    /// Ping engine `index` now. A failed ping marks it down; so does the second ping in a row without an answer
+    /// within [`Hosts::PING_TIMEOUT`] (a busy engine may miss one). True while it is up.
     pub async fn check(&self, index: usize) -> bool {
         if self.down_reason(index).is_some() {
             return false;
         }
         let docker = self.inner.hosts[index].sandbox.docker();
-        match tokio::time::timeout(Self::PING_TIMEOUT, docker.ping()).await {
+        let answer = tokio::time::timeout(Self::PING_TIMEOUT, docker.ping()).await;
+        let misses = match self.inner.slots.lock() {
+            Ok(mut s) => {
+                s[index].misses = if answer.is_err() { s[index].misses + 1 } else { 0 };
+                s[index].misses
+            }
+            Err(_) => 0,
+        };
+        match answer {
             Ok(Ok(_)) => true,
             Ok(Err(e)) => {
                 self.mark_down(index, &format!("ping failed: {e}"));
                 false
             }
-            Err(_) => {
-                self.mark_down(index, &format!("no answer to a ping within {:?}", Self::PING_TIMEOUT));
+            Err(_) if misses >= 2 => {
+                let why = format!("no answer to {misses} pings in a row within {:?} each", Self::PING_TIMEOUT);
+                self.mark_down(index, &why);
                 false
             }
+            Err(_) => true,
         }
     }
 

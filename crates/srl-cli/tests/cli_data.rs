@@ -119,6 +119,29 @@ fn reward_commands_keep_order() {
     assert_eq!(rows[1]["format_ok"], false);
 }
 
+/// Pairs are scored on every core: many pairs of very different lengths (so threads finish out of order) come
+/// back in input order, each bit-identical to the library's value.
+#[test]
+fn reward_similarity_in_parallel_keeps_order_and_values() {
+    let pairs: Vec<(String, String)> = (0..600)
+        .map(|i| {
+            let a = format!("line {i}\n").repeat(1 + (i * 37) % 150);
+            let b = format!("line {}\n", i + 1).repeat(1 + (i * 11) % 90) + &a[..a.len() / 2];
+            (a, b)
+        })
+        .collect();
+    let input: String = pairs.iter().map(|(a, b)| serde_json::json!({"a": a, "b": b}).to_string() + "\n").collect();
+    let out = ok(&srl_stdin(&["reward", "similarity", "--input", "-"], &input));
+    // Compared as text: the shortest representation that reads back as the same f64.
+    let got: Vec<&str> = out.lines().collect();
+    let want: Vec<String> =
+        pairs.iter().map(|(a, b)| serde_json::json!({"ratio": srl_reward::similarity(a, b)}).to_string()).collect();
+    assert_eq!(got.len(), want.len());
+    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+        assert_eq!(g, w, "pair {i}");
+    }
+}
+
 #[test]
 fn bad_input_names_file_and_line() {
     let dir = tempfile::tempdir().unwrap();

@@ -1,8 +1,10 @@
-//! `srl-swe reward ...`: the reward as a command, JSON Lines in and out, in input order.
+//! `srl-swe reward ...`: the reward as a command, JSON Lines in and out, in input order. Pairs are scored on every
+//! core (rayon; the values do not depend on the thread that computes them, the output keeps the input order).
 
 use std::path::PathBuf;
 
 use anyhow::Result;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use srl_reward::{Metric, Scorer};
 
@@ -58,13 +60,13 @@ pub fn run(cmd: RewardCmd) -> Result<()> {
         RewardCmd::Similarity(JsonlArgs { input, output, metric }) => {
             let pairs: Vec<Pair> = read_jsonl(&input)?;
             let out: Vec<Ratio> =
-                pairs.iter().map(|p| Ratio { ratio: srl_reward::similarity_with(metric, &p.a, &p.b) }).collect();
+                pairs.par_iter().map(|p| Ratio { ratio: srl_reward::similarity_with(metric, &p.a, &p.b) }).collect();
             write_jsonl(&output, &out)?;
         }
         RewardCmd::Score(JsonlArgs { input, output, metric }) => {
             let rows: Vec<ScoreIn> = read_jsonl(&input)?;
             let out: Vec<srl_reward::Scored> =
-                rows.iter().map(|r| Scorer::new(&r.expert_action, metric).score(&r.completion)).collect();
+                rows.par_iter().map(|r| Scorer::new(&r.expert_action, metric).score(&r.completion)).collect();
             write_jsonl(&output, &out)?;
         }
     }

@@ -159,7 +159,8 @@ pub enum FileKind {
 impl Container {
     /// Create and start a container of `image` (its main process waits; work happens through exec) with the
     /// crate's labels and `opts`' limits. Unless [`ContainerOptions::outlive_process`], it is tied to this process
-    /// (see there): attached before it starts, so no crash of this process can leave it behind.
+    /// (see there), attached before it starts: once started, no end of this process leaves it behind. A process
+    /// killed between the create and the start leaves a created container that never ran (`gc` removes it).
     pub async fn start(sandbox: &Sandbox, image: &str, opts: &ContainerOptions) -> Result<Container> {
         let docker = sandbox.docker.clone();
         let mut labels = opts.labels.clone();
@@ -366,6 +367,22 @@ printf '%s\n%s\n' "$t" "$r"; if [ "$t" = f ]; then stat -c '%a %u %g' -- "$r"; f
         let opts = RemoveContainerOptions { force: true, v: true, ..Default::default() };
         match self.docker.remove_container(&self.id, Some(opts)).await {
             Ok(()) | Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(()),
+            // Its removal is under way (Docker's own auto-remove won the race): wait until it is gone.
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 409, .. }) => {
+                let end = tokio::time::Instant::now() + Duration::from_secs(10);
+                while tokio::time::Instant::now() < end {
+                    let gone = self
+                        .docker
+                        .inspect_container(&self.id, None::<bollard::query_parameters::InspectContainerOptions>)
+                        .await
+                        .is_err();
+                    if gone {
+                        return Ok(());
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(SandboxError::Other(format!("container {} was still being removed after 10 s", self.id)))
+            }
             Err(e) => Err(e).ctx(|| format!("remove container {}", self.id)),
         }
     }

@@ -173,19 +173,14 @@ impl Harness {
     /// Makes sure the engine of `lease` holds the instance image (found there, moved from another engine, built
     /// or pulled) and returns its name.
     pub async fn image(&self, instance: &Instance, lease: &Lease) -> Result<String, srl_sandbox::SandboxError> {
-        let image = match self.builder.image_source() {
-            ImageSource::Swebench { .. } => self.builder.instance_image(instance)?,
-            ImageSource::Local => {
-                // The spec first: its error says more than a missing repository mirror.
-                self.spec(instance)?;
-                self.builder.instance_image(instance)?
-            }
-        };
+        let image = self.builder.instance_image(instance)?;
         let build = async |sb: &srl_sandbox::Sandbox| {
             let builder = self.builder.on(sb);
             let source = match builder.image_source() {
                 ImageSource::Swebench { .. } => srl_sandbox::RepoSource::Files(std::path::PathBuf::new()),
                 ImageSource::Local => {
+                    // The environment first: its error (e.g. a Python that cannot be had offline) says more than
+                    // a missing repository mirror.
                     let spec = self.spec(instance)?.clone();
                     builder.ensure_env(&spec).await?;
                     self.tasks.source(instance)?

@@ -62,12 +62,13 @@ impl AgentPolicy for CandlePolicy {
     fn complete<'a>(&'a self, request: PolicyRequest<'a>) -> BoxFuture<'a, Result<PolicyReply, PolicyError>> {
         let policy = Arc::clone(&self.policy);
         let messages = request.messages.to_vec();
+        let prefill = request.prefill.to_string();
         let o = &self.options;
         let sample = SampleOptions { n: 1, seed: o.seed.wrapping_add(request.turn as u64), params: o.sampling };
         let max_prompt = o.max_prompt_tokens;
         Box::pin(async move {
             let work = tokio::task::spawn_blocking(move || {
-                let prompt = policy.chat_prompt(&messages, max_prompt)?;
+                let prompt = policy.chat_prompt(&messages, &prefill, max_prompt)?;
                 if prompt.dropped_messages > 0 {
                     tracing::debug!(dropped = prompt.dropped_messages, "prompt cut to max_prompt_tokens");
                 }
@@ -75,13 +76,14 @@ impl AgentPolicy for CandlePolicy {
                 let mut out = policy.sample(&[prompt.ids], &sample)?;
                 Ok::<_, srl_policy::PolicyError>((n_prompt, out.pop()))
             });
+            let prefill = request.prefill;
             let (n_prompt, completion) = work
                 .await
                 .map_err(|e| PolicyError::Model(format!("sampling thread: {e}")))?
                 .map_err(|e| PolicyError::Model(e.to_string()))?;
             let c = completion.ok_or_else(|| PolicyError::Model("no completion returned".into()))?;
             Ok(PolicyReply {
-                text: c.text,
+                text: format!("{prefill}{}", c.text),
                 usage: TokenUsage { prompt: Some(n_prompt), completion: Some(c.ids.len() as u64) },
             })
         })

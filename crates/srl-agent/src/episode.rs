@@ -398,7 +398,12 @@ impl Run {
                 return ExitReason::TimeBudget;
             }
             let messages = turn_prompt(task, &self.steps, retry.as_ref(), &cfg.prompt);
-            let request = PolicyRequest { instance_id: &instance.instance_id, turn, messages: &messages };
+            let request = PolicyRequest {
+                instance_id: &instance.instance_id,
+                turn,
+                messages: &messages,
+                prefill: &cfg.prompt.prefill,
+            };
             let reply = match remaining() {
                 Some(left) => match tokio::time::timeout(left, policy.complete(request)).await {
                     Ok(r) => r,

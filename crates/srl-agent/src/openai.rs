@@ -148,6 +148,16 @@ impl OpenAiPolicy {
         if let Some(s) = o.seed {
             body["seed"] = json!(s.wrapping_add(request.turn as u64));
         }
+        if !request.prefill.is_empty() {
+            // The prefill as a final assistant message the server continues (vLLM's and SGLang's
+            // `continue_final_message`; a server without it answers a fresh turn, which the reply check below
+            // still prefixes with the prefill).
+            if let Some(m) = body["messages"].as_array_mut() {
+                m.push(json!({"role": "assistant", "content": request.prefill}));
+            }
+            body["continue_final_message"] = json!(true);
+            body["add_generation_prompt"] = json!(false);
+        }
         body
     }
 
@@ -200,13 +210,14 @@ impl AgentPolicy for OpenAiPolicy {
 
     fn complete<'a>(&'a self, request: PolicyRequest<'a>) -> BoxFuture<'a, Result<PolicyReply, PolicyError>> {
         let body = self.body(&request).to_string().into_bytes();
+        let prefill = request.prefill;
         Box::pin(async move {
             let url = self.url.to_string();
             let attempts = self.options.max_retries + 1;
             let mut last = String::new();
             for n in 1..=attempts {
                 match self.attempt(&body).await {
-                    Attempt::Done(r) => return Ok(r),
+                    Attempt::Done(r) => return Ok(with_prefill(r, prefill)),
                     Attempt::Fail(message) => return Err(PolicyError::Http { url, attempts: n, message }),
                     Attempt::Retry(message) => {
                         if n < attempts {
@@ -221,6 +232,15 @@ impl AgentPolicy for OpenAiPolicy {
             Err(PolicyError::Http { url, attempts, message: last })
         })
     }
+}
+
+/// The reply as the whole assistant turn: a server that continued the prefill answers with what follows it, so
+/// the prefill goes in front (a server that echoes it is left as is).
+fn with_prefill(mut r: PolicyReply, prefill: &str) -> PolicyReply {
+    if !r.text.starts_with(prefill) {
+        r.text.insert_str(0, prefill);
+    }
+    r
 }
 
 /// The completion and token counts of a chat-completions reply.
@@ -292,6 +312,24 @@ mod tests {
     }
 
     #[test]
+    fn a_prefill_is_continued_and_starts_the_reply() {
+        let o = OpenAiOptions { base_url: "http://h/v1".into(), model: "m".into(), ..Default::default() };
+        let p = OpenAiPolicy::new(o).unwrap();
+        let messages = [srl_core::Message::user("u")];
+        let b = p.body(&PolicyRequest { instance_id: "i", turn: 0, messages: &messages, prefill: "<think>\n" });
+        assert_eq!(b["messages"][1], json!({"role": "assistant", "content": "<think>\n"}));
+        assert_eq!(
+            (b["continue_final_message"].as_bool(), b["add_generation_prompt"].as_bool()),
+            (Some(true), Some(false))
+        );
+        let b = p.body(&PolicyRequest { instance_id: "i", turn: 0, messages: &messages, prefill: "" });
+        assert!(b["messages"].as_array().unwrap().len() == 1 && b.get("continue_final_message").is_none());
+        let reply = |t: &str| PolicyReply { text: t.into(), usage: TokenUsage::default() };
+        assert_eq!(with_prefill(reply("why\n</think>\nX"), "<think>\n").text, "<think>\nwhy\n</think>\nX");
+        assert_eq!(with_prefill(reply("<think>\nwhy"), "<think>\n").text, "<think>\nwhy");
+    }
+
+    #[test]
     fn sampling_goes_into_the_body() {
         let sampling = SamplingParams { temperature: 0.7, top_p: 0.9, top_k: 20, max_new_tokens: 64 };
         let o = OpenAiOptions {
@@ -303,7 +341,7 @@ mod tests {
         };
         let p = OpenAiPolicy::new(o).unwrap();
         let messages = [srl_core::Message::user("u")];
-        let b = p.body(&PolicyRequest { instance_id: "i", turn: 3, messages: &messages });
+        let b = p.body(&PolicyRequest { instance_id: "i", turn: 3, messages: &messages, prefill: "" });
         assert_eq!((b["temperature"].as_f64(), b["top_p"].as_f64()), (Some(0.7), Some(0.9)));
         assert_eq!((b["max_tokens"].as_u64(), b["seed"].as_u64()), (Some(64), Some(5)));
         assert!(b.get("top_k").is_none(), "the chat-completions API has no top_k");
@@ -313,7 +351,7 @@ mod tests {
             ..Default::default()
         })
         .unwrap();
-        let b = p.body(&PolicyRequest { instance_id: "i", turn: 0, messages: &messages });
+        let b = p.body(&PolicyRequest { instance_id: "i", turn: 0, messages: &messages, prefill: "" });
         assert!(b.get("top_p").is_none() && b.get("seed").is_none(), "{b}");
         assert_eq!((b["temperature"].as_f64(), b["max_tokens"].as_u64()), (Some(0.0), Some(1024)));
     }

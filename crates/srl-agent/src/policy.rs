@@ -14,6 +14,9 @@ pub struct PolicyRequest<'a> {
     pub turn: usize,
     /// The context, as [`srl_core::render_prompt`] built it (plus the failed attempt after a format error).
     pub messages: &'a [Message],
+    /// The start of the assistant turn ([`srl_core::PromptConfig::prefill`], `""` for none). A backend continues
+    /// it, and its reply's text begins with it, so the loop parses the whole turn.
+    pub prefill: &'a str,
 }
 
 /// Token counts of one call, when the backend knows them.

@@ -29,7 +29,8 @@ async fn run(policy: &dyn srl_agent::AgentPolicy, env: &FakeEnv, inst: &Instance
 async fn prompts_are_byte_identical_to_the_step_examples() {
     // For every bundled task and two windows: replaying the recorded trajectory, the agent asks the policy with
     // exactly the messages srl_data::steps builds for the same state.
-    for prompt in [PromptConfig::default(), PromptConfig { window: Window::All, ..Default::default() }] {
+    let prefilled = PromptConfig { window: Window::All, prefill: "<think>\n".into(), ..Default::default() };
+    for prompt in [PromptConfig::default(), prefilled] {
         for inst in &tasks().instances {
             let expert = recorded(inst);
             let env = FakeEnv::replaying(&expert);
@@ -40,6 +41,8 @@ async fn prompts_are_byte_identical_to_the_step_examples() {
             let examples = srl_data::trajectory_examples(&expert, &prompt);
             let prompts = policy.prompts();
             assert_eq!(prompts.len(), examples.len(), "{}", inst.instance_id);
+            // Every request carries the prefill the trainer's prompts end with.
+            assert!(policy.prefills.lock().unwrap().iter().all(|p| p == &prompt.prefill), "{}", inst.instance_id);
             for (k, (got, ex)) in prompts.iter().zip(&examples).enumerate() {
                 assert!(
                     got == &ex.messages,

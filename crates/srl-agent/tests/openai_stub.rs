@@ -19,7 +19,7 @@ use tokio::net::TcpListener;
 
 async fn ask(p: &OpenAiPolicy) -> Result<srl_agent::PolicyReply, PolicyError> {
     let messages = [Message::system("s"), Message::user("u")];
-    p.complete(PolicyRequest { instance_id: "i", turn: 0, messages: &messages }).await
+    p.complete(PolicyRequest { instance_id: "i", turn: 0, messages: &messages, prefill: "" }).await
 }
 
 fn http_error(e: PolicyError) -> (usize, String) {

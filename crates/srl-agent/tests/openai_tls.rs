@@ -64,7 +64,7 @@ async fn an_untrusted_certificate_is_an_error_naming_it() {
     let s = tls_stub(vec![Reply::Content("<think>a</think>\nX".into())], acceptor).await;
     let p = OpenAiPolicy::new(options(&s.base_url, 0)).unwrap();
     let messages = [srl_core::Message::user("u")];
-    let request = srl_agent::PolicyRequest { instance_id: "i", turn: 0, messages: &messages };
+    let request = srl_agent::PolicyRequest { instance_id: "i", turn: 0, messages: &messages, prefill: "" };
     let e = srl_agent::AgentPolicy::complete(&p, request).await.unwrap_err();
     let PolicyError::Http { attempts, message, .. } = e else { panic!("not an HTTP error: {e}") };
     assert_eq!(attempts, 1);

@@ -184,11 +184,13 @@ impl ChatTokenizer {
         self.tok.decode(ids, skip_special).map_err(|e| PolicyError::Tokenize(e.to_string()))
     }
 
-    /// Renders `messages` with the chat template and the generation prompt, then tokenizes. When the prompt is
-    /// longer than `max_tokens` (0: no limit), history is dropped from the left, a round (two messages) at a
-    /// time; the system message and the task (the first user message) are always kept.
-    pub fn chat_prompt(&self, messages: &[Message], max_tokens: usize) -> Result<ChatPrompt> {
-        let ids = self.encode(&self.template.render(messages, true))?;
+    /// Renders `messages` with the chat template and the generation prompt, then `prefill` (the start of the
+    /// assistant turn, [`srl_core::PromptConfig::prefill`]), and tokenizes. When the prompt is longer than
+    /// `max_tokens` (0: no limit), history is dropped from the left, a round (two messages) at a time; the system
+    /// message and the task (the first user message) are always kept.
+    pub fn chat_prompt(&self, messages: &[Message], prefill: &str, max_tokens: usize) -> Result<ChatPrompt> {
+        let render = |m: &[Message]| self.template.render(m, true) + prefill;
+        let ids = self.encode(&render(messages))?;
         if max_tokens == 0 || ids.len() <= max_tokens {
             return Ok(ChatPrompt { ids, dropped_messages: 0, over_budget: false });
         }
@@ -202,7 +204,7 @@ impl ChatTokenizer {
         loop {
             let kept: Vec<Message> =
                 messages[..head].iter().chain(&messages[head + drop..]).cloned().collect::<Vec<_>>();
-            let ids = self.encode(&self.template.render(&kept, true))?;
+            let ids = self.encode(&render(&kept))?;
             if ids.len() <= max_tokens || drop == history {
                 let over_budget = ids.len() > max_tokens;
                 if over_budget {

@@ -50,8 +50,9 @@ pub struct Config {
     #[serde(default)]
     pub eos_token_id: Option<TokenIds>,
     /// The checkpoint's dtype, e.g. `"bfloat16"` (informative: weights are cast to the run's dtype on load).
-    #[serde(default)]
-    pub torch_dtype: Option<String>,
+    /// Written as transformers 5 does (`dtype`); transformers 4's `torch_dtype` is read too.
+    #[serde(default, rename = "dtype", alias = "torch_dtype", skip_serializing_if = "Option::is_none")]
+    pub dtype: Option<String>,
     #[serde(default)]
     pub model_type: Option<String>,
     #[serde(default)]
@@ -168,6 +169,22 @@ impl Config {
             tracing::warn!(model_type = %t, "config.json: not a qwen2 model type; loading it as Qwen2");
         }
         Ok(())
+    }
+
+    /// The config as transformers 5 writes it: the RoPE base in `rope_parameters` (`{rope_theta, rope_type}`),
+    /// no top-level `rope_theta`, and `dtype` (the field's serialized name). A config that validated keeps its
+    /// meaning.
+    pub fn to_transformers5(&self) -> Config {
+        let mut c = self.clone();
+        let mut params = match c.rope_parameters.take() {
+            Some(serde_json::Value::Object(m)) => m,
+            _ => serde_json::Map::new(),
+        };
+        params.insert("rope_theta".into(), serde_json::json!(self.rope_theta()));
+        params.entry("rope_type").or_insert_with(|| serde_json::json!("default"));
+        c.rope_parameters = Some(serde_json::Value::Object(params));
+        c.rope_theta = None;
+        c
     }
 
     /// The RoPE base: `rope_theta`, else `rope_parameters.rope_theta` (transformers 5), else transformers' default

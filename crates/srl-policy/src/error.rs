@@ -31,6 +31,8 @@ pub enum PolicyError {
         #[source]
         source: candle_core::Error,
     },
+    #[error("{path}: {message}")]
+    Gguf { path: PathBuf, message: String },
     #[error("{path}: tokenizer: {message}")]
     Tokenizer { path: PathBuf, message: String },
     #[error("tokenizer: {0}")]

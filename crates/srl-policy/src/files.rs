@@ -164,8 +164,8 @@ pub struct ModelParts {
 /// any) and model.safetensors in `dtype`.
 pub fn write_folder(dir: &Path, parts: &ModelParts, dtype: DType) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| PolicyError::io(dir, e))?;
-    let mut config = parts.config.clone();
-    config.torch_dtype = Some(torch_dtype_name(dtype).into());
+    let mut config = parts.config.to_transformers5();
+    config.dtype = Some(torch_dtype_name(dtype).into());
     write_json(&dir.join(CONFIG), &config)?;
     write_json(&dir.join(GENERATION_CONFIG), &parts.generation)?;
     let tok = dir.join(TOKENIZER);

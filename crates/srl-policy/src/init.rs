@@ -116,7 +116,7 @@ impl Preset {
             max_window_layers: Some(layers),
             bos_token_id: eot,
             eos_token_id: im_end.map(TokenIds::One),
-            torch_dtype: Some("float32".into()),
+            dtype: Some("float32".into()),
             model_type: Some("qwen2".into()),
             architectures: Some(vec!["Qwen2ForCausalLM".into()]),
             extra: BTreeMap::new(),

@@ -308,15 +308,16 @@ impl Policy {
         self.trainable_vars().iter().map(|v| v.elem_count()).sum()
     }
 
-    /// Renders `messages` with the chat template and the generation prompt and tokenizes them, dropping history
-    /// from the left to fit `max_prompt_tokens` (0: no limit); system and task are kept.
-    pub fn chat_prompt(&self, messages: &[Message], max_prompt_tokens: usize) -> Result<ChatPrompt> {
-        self.tokenizer.chat_prompt(messages, max_prompt_tokens)
+    /// Renders `messages` with the chat template, the generation prompt and `prefill` (the start of the
+    /// assistant turn; `""` for none) and tokenizes them, dropping history from the left to fit
+    /// `max_prompt_tokens` (0: no limit); system and task are kept.
+    pub fn chat_prompt(&self, messages: &[Message], prefill: &str, max_prompt_tokens: usize) -> Result<ChatPrompt> {
+        self.tokenizer.chat_prompt(messages, prefill, max_prompt_tokens)
     }
 
-    /// [`Policy::chat_prompt`]'s ids.
+    /// [`Policy::chat_prompt`]'s ids, without a prefill.
     pub fn chat_prompt_ids(&self, messages: &[Message], max_prompt_tokens: usize) -> Result<Vec<u32>> {
-        Ok(self.chat_prompt(messages, max_prompt_tokens)?.ids)
+        Ok(self.chat_prompt(messages, "", max_prompt_tokens)?.ids)
     }
 
     fn check_ids(&self, ids: &[u32]) -> Result<()> {
@@ -426,6 +427,27 @@ impl Policy {
             logits = last_logits(model, &h)?;
         }
         self.finish(rows, outs)
+    }
+
+    /// The logits (as f32) at positions `at` of one sequence `ids`, from one forward pass over it (fused kernels,
+    /// adapters on): what a reference implementation's `model(ids).logits[0, at]` gives. For parity checks.
+    pub fn logits_at(&self, ids: &[u32], at: &[usize]) -> Result<Vec<Vec<f32>>> {
+        if ids.is_empty() {
+            return Err(PolicyError::Invalid("an empty sequence".into()));
+        }
+        self.check_ids(ids)?;
+        if let Some(&bad) = at.iter().find(|&&p| p >= ids.len()) {
+            return Err(PolicyError::Invalid(format!("position {bad} is outside the {} tokens", ids.len())));
+        }
+        let (t, dev) = (ids.len(), &self.device);
+        let valid = vec![vec![true; t]];
+        let mask = attention_mask(&valid, t, self.dtype, dev)?;
+        let pos = positions(&valid, t, dev)?;
+        let x = Tensor::from_vec(ids.to_vec(), (1, t), dev)?;
+        let h = self.sample_model.forward_hidden(&x, &pos, mask.as_ref(), None, Pass::fused())?;
+        let idx = Tensor::from_vec(at.iter().map(|&p| p as u32).collect::<Vec<_>>(), at.len(), dev)?;
+        let h = h.squeeze(0)?.index_select(&idx, 0)?;
+        Ok(self.sample_model.logits(&h)?.to_dtype(DType::F32)?.to_vec2::<f32>()?)
     }
 
     fn finish(&self, rows: Vec<usize>, outs: Vec<(Vec<u32>, Vec<f32>, FinishReason)>) -> Result<Vec<Completion>> {
@@ -575,7 +597,7 @@ impl Policy {
 
     fn save_weights(&self, dir: &Path, weights: BTreeMap<String, Tensor>) -> Result<()> {
         let mut config = self.config.clone();
-        config.torch_dtype = Some(files::torch_dtype_name(self.dtype).into());
+        config.dtype = Some(files::torch_dtype_name(self.dtype).into());
         let parts = ModelParts {
             config,
             generation: self.generation.clone(),

@@ -351,14 +351,14 @@ fn chat_prompt_truncates_history_from_the_left() {
         msgs.push(Message::assistant(format!("action number {i} with some words")));
         msgs.push(Message::user(format!("observation {i} ").repeat(5)));
     }
-    let full = p.chat_prompt(&msgs, 0).unwrap();
+    let full = p.chat_prompt(&msgs, "", 0).unwrap();
     assert_eq!(full.dropped_messages, 0);
     let text = p.tokenizer().decode(&full.ids, false).unwrap();
     assert_eq!(text, p.tokenizer().template().render(&msgs, true));
     assert!(text.ends_with("<|im_start|>assistant\n"));
 
     let budget = full.ids.len() * 2 / 3;
-    let cut = p.chat_prompt(&msgs, budget).unwrap();
+    let cut = p.chat_prompt(&msgs, "", budget).unwrap();
     assert!(cut.ids.len() <= budget && !cut.over_budget);
     assert!(cut.dropped_messages >= 2 && cut.dropped_messages.is_multiple_of(2));
     let text = p.tokenizer().decode(&cut.ids, false).unwrap();
@@ -367,7 +367,7 @@ fn chat_prompt_truncates_history_from_the_left() {
     ));
     assert!(!text.contains("action number 0") && text.contains("action number 5"));
 
-    let tiny_budget = p.chat_prompt(&msgs, 5).unwrap();
+    let tiny_budget = p.chat_prompt(&msgs, "", 5).unwrap();
     assert!(tiny_budget.over_budget);
     assert_eq!(tiny_budget.dropped_messages, 12);
 }

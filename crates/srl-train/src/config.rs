@@ -138,6 +138,11 @@ pub struct DataConfig {
     pub task_prompt: TaskPrompt,
     /// Task (issue) texts longer than this many characters keep their head (0: no limit). Default 0.
     pub max_task_chars: usize,
+    /// The start of every assistant turn, written into the prompt before the model writes (for example
+    /// `"<think>\n"`, which makes an instruct model open its reasoning block). Rollouts continue it, the reward
+    /// reads it followed by the completion, SFT targets must begin with it (it is cut from them), and the agent
+    /// renders it from `final/prompt.json`. Default `""` (none).
+    pub prefill: String,
     /// Drop trajectories marked unresolved. Default true.
     pub drop_unresolved: bool,
     /// Instance ids held out for validation. Default none.
@@ -163,6 +168,7 @@ impl Default for DataConfig {
             system_prompt: SystemPrompt::SweAgent,
             task_prompt: TaskPrompt::SweSmith,
             max_task_chars: 0,
+            prefill: String::new(),
             drop_unresolved: true,
             holdout_ids: Vec::new(),
             holdout_fraction: 0.0,

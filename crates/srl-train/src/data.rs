@@ -63,6 +63,7 @@ pub fn prompt_config(cfg: &DataConfig) -> PromptConfig {
         system: cfg.system_prompt,
         task: cfg.task_prompt,
         max_task_chars: cfg.max_task_chars,
+        prefill: cfg.prefill.clone(),
     }
 }
 

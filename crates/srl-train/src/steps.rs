@@ -21,12 +21,22 @@ pub struct StepEvalOptions {
     pub metric: Metric,
     /// Examples sampled together.
     pub batch: usize,
+    /// The start of the assistant turn that the prompts end with ([`srl_core::PromptConfig::prefill`]): scored
+    /// (and reported) followed by each completion.
+    pub prefill: String,
 }
 
 impl StepEvalOptions {
     /// One greedy completion per example, up to `max_new_tokens` tokens.
     pub fn greedy(max_new_tokens: usize, metric: Metric) -> StepEvalOptions {
-        StepEvalOptions { samples: 1, seed: 0, params: SamplingParams::greedy(max_new_tokens), metric, batch: 16 }
+        StepEvalOptions {
+            samples: 1,
+            seed: 0,
+            params: SamplingParams::greedy(max_new_tokens),
+            metric,
+            batch: 16,
+            prefill: String::new(),
+        }
     }
 }
 
@@ -116,7 +126,8 @@ pub fn evaluate_steps(
         let comps = policy.sample(&prompts, &sample)?;
         for (k, c) in comps.iter().enumerate() {
             let e = &examples[start + c.prompt_index];
-            let s = Scorer::new(&e.expert_action, opts.metric).score(&c.text);
+            let text = format!("{}{}", opts.prefill, c.text);
+            let s = Scorer::new(&e.expert_action, opts.metric).score(&text);
             summary.all.add(&s);
             summary.by_kind.entry(e.action_kind.as_str()).or_default().add(&s);
             on_result(&StepResult {
@@ -129,7 +140,7 @@ pub fn evaluate_steps(
                 action: s.action,
                 error: s.error,
                 expert_action: e.expert_action.clone(),
-                completion: c.text.clone(),
+                completion: text,
             });
         }
     }

@@ -110,13 +110,14 @@ fn cached_prompt(
     slot: &mut Option<Vec<u32>>,
     policy: &Policy,
     ex: &StepExample,
+    prefill: &str,
     max: usize,
     stats: &mut PromptStats,
 ) -> Result<Vec<u32>> {
     if let Some(ids) = slot {
         return Ok(ids.clone());
     }
-    let p = policy.chat_prompt(&ex.messages, max)?;
+    let p = policy.chat_prompt(&ex.messages, prefill, max)?;
     stats.prompts += 1;
     stats.max_tokens = stats.max_tokens.max(p.ids.len());
     if p.over_budget {
@@ -325,16 +326,27 @@ impl Trainer {
 
     fn prompt_ids(&mut self, i: usize) -> Result<Vec<u32>> {
         let max = self.cfg.model.max_prompt_tokens;
-        cached_prompt(&mut self.prompt_cache[i], &self.policy, &self.train[i], max, &mut self.prompt_stats)
+        let prefill = &self.cfg.data.prefill;
+        cached_prompt(&mut self.prompt_cache[i], &self.policy, &self.train[i], prefill, max, &mut self.prompt_stats)
     }
 
     fn target_ids(&mut self, i: usize) -> Result<Vec<u32>> {
         if let Some(p) = &self.target_cache[i] {
             return Ok(p.clone());
         }
-        let text = crate::data::sft_target(&self.train[i], self.cfg.sft.include_thought);
+        let full = crate::data::sft_target(&self.train[i], self.cfg.sft.include_thought);
+        let prompt = crate::data::prompt_config(&self.cfg.data);
+        let text = prompt.after_prefill(&full).ok_or_else(|| {
+            TrainError::Config(format!(
+                "`data.prefill` {:?}: the SFT target of {} step {} does not begin with it ({:?}...)",
+                prompt.prefill,
+                self.train[i].instance_id,
+                self.train[i].step_index,
+                full.chars().take(20).collect::<String>()
+            ))
+        })?;
         let tok = self.policy.tokenizer();
-        let mut ids = tok.encode(&text)?;
+        let mut ids = tok.encode(text)?;
         ids.push(tok.im_end_id());
         self.target_cache[i] = Some(ids.clone());
         Ok(ids)
@@ -511,7 +523,7 @@ impl Trainer {
             for (pi, &ex) in idx.iter().enumerate() {
                 let mut scorer = Scorer::new(&self.train[ex].expert_action, self.metric);
                 for c in &comps[pi * g.group_size..(pi + 1) * g.group_size] {
-                    let s = scorer.score(&c.text);
+                    let s = scorer.score(&format!("{}{}", self.cfg.data.prefill, c.text));
                     if s.format_ok {
                         n_format += 1;
                         sim_sum += s.reward;
@@ -636,10 +648,14 @@ impl Trainer {
         let max = self.cfg.validation.max_examples;
         let n = if max == 0 { self.valid.len() } else { self.valid.len().min(max) };
         let budget = self.cfg.model.max_prompt_tokens;
-        let opts = StepEvalOptions::greedy(self.cfg.validation.max_new_tokens, self.metric);
+        let opts = StepEvalOptions {
+            prefill: self.cfg.data.prefill.clone(),
+            ..StepEvalOptions::greedy(self.cfg.validation.max_new_tokens, self.metric)
+        };
         let (policy, valid) = (&self.policy, &self.valid[..n]);
         let (cache, stats) = (&mut self.valid_prompt_cache, &mut self.prompt_stats);
-        let mut ids = |i: usize| cached_prompt(&mut cache[i], policy, &valid[i], budget, stats);
+        let prefill = &self.cfg.data.prefill;
+        let mut ids = |i: usize| cached_prompt(&mut cache[i], policy, &valid[i], prefill, budget, stats);
         let s = evaluate_steps(policy, valid, &mut ids, &opts, &mut |_| {})?;
         Ok(ValidRecord {
             examples: n,

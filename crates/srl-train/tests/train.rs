@@ -326,3 +326,48 @@ fn quickstart_config_runs() {
     assert_eq!(t.prompt_stats().over_budget, 0, "{:?}", t.prompt_stats());
     assert_eq!(TrainConfig::from_file(&out.join("config.toml"), &[]).unwrap(), cfg);
 }
+
+/// The prefill is part of every prompt and of every scored turn: the step evaluation scores the prefill followed by
+/// the completion, the trainer runs SFT (targets cut after the prefill) and GRPO with it and writes it to
+/// `final/prompt.json`, and an SFT target that cannot follow it is refused naming `data.prefill`.
+#[test]
+fn the_prefill_is_context_and_part_of_the_scored_turn() {
+    let cfg = base_config(&[]);
+    let p = policy(&cfg);
+    let exs = examples();
+    // Zero new tokens: the scored turn is the prefill alone, so a prefill holding the expert's action scores 1.
+    let prefill = format!("<think>\nok\n</think>\n{}", exs[0].expert_action);
+    for (prefill, reward) in [(prefill.clone(), 1.0), (String::new(), -1.0)] {
+        let opts = srl_train::StepEvalOptions {
+            prefill: prefill.clone(),
+            ..srl_train::StepEvalOptions::greedy(0, srl_reward::Metric::Difflib)
+        };
+        let mut ids = |i: usize| Ok(p.chat_prompt(&exs[i].messages, &prefill, 0)?.ids);
+        let mut seen = Vec::new();
+        let s = srl_train::evaluate_steps(&p, &exs[..1], &mut ids, &opts, &mut |r| seen.push(r.clone())).unwrap();
+        assert_eq!(s.all.reward_mean(), reward, "{prefill:?}");
+        assert_eq!(seen[0].completion, prefill);
+    }
+    // The prompt ends with the prefill's tokens.
+    let with = p.chat_prompt(&exs[0].messages, "<think>\n", 0).unwrap().ids;
+    let without = p.chat_prompt(&exs[0].messages, "", 0).unwrap().ids;
+    assert_eq!(&with[..without.len()], &without[..]);
+    assert_eq!(p.tokenizer().decode(&with[without.len()..], false).unwrap(), "<think>\n");
+
+    let d = tempfile::tempdir().unwrap();
+    let cfg = base_config(&["algorithm.steps=2", "sft.warmup_steps=1", "data.prefill=\"<think>\\n\""]);
+    assert_eq!(cfg.data.prefill, "<think>\n");
+    let mut t = Trainer::from_parts(cfg.clone(), policy(&cfg), examples(), vec![], d.path(), false).unwrap();
+    run(&mut t, None);
+    let phases: Vec<&str> = t.records().iter().map(|r| r.phase.as_str()).collect();
+    assert_eq!(phases, ["sft", "grpo"]);
+    let prompt: srl_core::PromptConfig =
+        serde_json::from_str(&std::fs::read_to_string(d.path().join("final/prompt.json")).unwrap()).unwrap();
+    assert_eq!(prompt.prefill, "<think>\n");
+
+    let cfg = base_config(&["algorithm.steps=1", "sft.warmup_steps=1", "data.prefill=\"<answer>\""]);
+    let d = tempfile::tempdir().unwrap();
+    let mut t = Trainer::from_parts(cfg.clone(), policy(&cfg), examples(), vec![], d.path(), false).unwrap();
+    let e = t.train_step().unwrap_err().to_string();
+    assert!(e.contains("data.prefill") && e.contains("<answer>"), "{e}");
+}

@@ -109,11 +109,12 @@ impl Environment for FakeEnv {
 pub struct Recording<P> {
     pub inner: P,
     pub prompts: Arc<Mutex<Vec<Vec<Message>>>>,
+    pub prefills: Arc<Mutex<Vec<String>>>,
 }
 
 impl<P: AgentPolicy> Recording<P> {
     pub fn new(inner: P) -> Self {
-        Recording { inner, prompts: Default::default() }
+        Recording { inner, prompts: Default::default(), prefills: Default::default() }
     }
     pub fn prompts(&self) -> Vec<Vec<Message>> {
         self.prompts.lock().unwrap().clone()
@@ -126,6 +127,7 @@ impl<P: AgentPolicy> AgentPolicy for Recording<P> {
     }
     fn complete<'a>(&'a self, request: PolicyRequest<'a>) -> BoxFuture<'a, Result<PolicyReply, PolicyError>> {
         self.prompts.lock().unwrap().push(request.messages.to_vec());
+        self.prefills.lock().unwrap().push(request.prefill.to_string());
         self.inner.complete(request)
     }
 }

@@ -247,6 +247,10 @@ pub struct PolicyArgs {
     /// Cut the issue text to this many characters (0: whole; must match training).
     #[arg(long)]
     pub max_task_chars: Option<usize>,
+    /// The start of each assistant turn, continued by the model (e.g. `$'<think>\n'`; must match training; default:
+    /// the policy folder's prompt.json, else none).
+    #[arg(long)]
+    pub prefill: Option<String>,
 }
 
 impl PolicyArgs {
@@ -298,6 +302,9 @@ impl PolicyArgs {
         if let Some(n) = self.max_task_chars {
             p.max_task_chars = n;
         }
+        if let Some(s) = &self.prefill {
+            p.prefill = s.clone();
+        }
         Ok((p, from))
     }
 
@@ -305,7 +312,7 @@ impl PolicyArgs {
     pub fn config(&self) -> anyhow::Result<srl_agent::AgentConfig> {
         let (prompt, from) = self.prompt()?;
         println!(
-            "prompts: window {}, system {}, task {}, observations <= {} chars, issue {} (from {from})",
+            "prompts: window {}, system {}, task {}, observations <= {} chars, issue {}, prefill {:?} (from {from})",
             prompt.window,
             prompt.system,
             prompt.task,
@@ -313,7 +320,8 @@ impl PolicyArgs {
             match prompt.max_task_chars {
                 0 => "whole".to_string(),
                 n => format!("<= {n} chars"),
-            }
+            },
+            prompt.prefill
         );
         let cfg = srl_agent::AgentConfig {
             prompt,

@@ -69,6 +69,7 @@ impl PromptArgs {
             system: self.system_prompt,
             task: self.task_prompt,
             max_task_chars: self.max_task_chars,
+            prefill: String::new(),
         }
     }
 }

@@ -27,6 +27,27 @@ pub enum ModelCmd {
     /// reward and similarity, overall and per action kind; one JSON line per completion with --output. The
     /// trainer's validation runs the same code.
     EvalSteps(Box<EvalStepsArgs>),
+    /// Turn a GGUF file of a Qwen2-family model (llama.cpp's format; several FILEs are parts, read in order as one
+    /// file) into a Hugging Face folder: config.json as transformers 5 writes it, every tensor dequantized under
+    /// its Hugging Face name, tokenizer.json with the model's added tokens, tokenizer_config.json with the file's
+    /// chat template, generation_config.json. `scripts/fetch_model.sh` downloads the real models and runs this.
+    ImportGguf(ImportGgufArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ImportGgufArgs {
+    /// The GGUF file, or its parts in order.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// Folder to write (created; must be empty unless --force).
+    #[arg(long)]
+    out: PathBuf,
+    /// Dtype of the written weights: `f32` (exact dequantized values) or `bf16` (half the size).
+    #[arg(long, default_value = "f32", value_parser = choice::<DTypeSpec>())]
+    dtype: DTypeSpec,
+    /// Overwrite files in a non-empty folder.
+    #[arg(long)]
+    force: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -64,6 +85,10 @@ pub struct EvalStepsArgs {
     /// Write one JSON line per completion here (`-`: stdout).
     #[arg(long)]
     output: Option<PathBuf>,
+    /// The start of the assistant turn written into each prompt (e.g. `$'<think>\n'`); completions are scored
+    /// after it. Default: the model folder's prompt.json (a trainer's `final/`), else none.
+    #[arg(long)]
+    prefill: Option<String>,
     /// `cpu`, or `cuda` / `cuda:N` (needs the `cuda` feature).
     #[arg(long, default_value = "cpu")]
     device: DeviceSpec,
@@ -134,6 +159,10 @@ pub struct GenerateArgs {
     /// Print the completions as JSON (ids, text, log-probs, finish reason).
     #[arg(long)]
     json: bool,
+    /// The start of the assistant turn, written after the generation prompt and continued by the model (e.g.
+    /// `$'<think>\n'`); printed completions begin with it.
+    #[arg(long, default_value = "")]
+    prefill: String,
 }
 
 #[derive(Debug, clap::Args)]
@@ -163,16 +192,55 @@ pub fn run(cmd: ModelCmd) -> anyhow::Result<()> {
         ModelCmd::Generate(a) => generate(*a),
         ModelCmd::Info(a) => info(a),
         ModelCmd::EvalSteps(a) => eval_steps(*a),
+        ModelCmd::ImportGguf(a) => import_gguf(a),
     }
 }
 
-fn init(a: InitArgs) -> anyhow::Result<()> {
-    if a.out.exists() && !a.force {
-        let non_empty = std::fs::read_dir(&a.out).with_context(|| a.out.display().to_string())?.next().is_some();
+fn check_out_dir(out: &std::path::Path, force: bool) -> anyhow::Result<()> {
+    if out.exists() && !force {
+        let non_empty = std::fs::read_dir(out).with_context(|| out.display().to_string())?.next().is_some();
         if non_empty {
-            bail!("{} is not empty (use --force to overwrite)", a.out.display());
+            bail!("{} is not empty (use --force to overwrite)", out.display());
         }
     }
+    Ok(())
+}
+
+fn import_gguf(a: ImportGgufArgs) -> anyhow::Result<()> {
+    let dtype = match a.dtype {
+        DTypeSpec::F32 => srl_policy::DType::F32,
+        DTypeSpec::Bf16 => srl_policy::DType::BF16,
+        other => bail!("--dtype {other}: import writes f32 or bf16"),
+    };
+    check_out_dir(&a.out, a.force)?;
+    let t = std::time::Instant::now();
+    let r = srl_policy::import_gguf(&a.files, &a.out, dtype)?;
+    let c = &r.config;
+    let types: Vec<String> = r.tensor_types.iter().map(|(k, n)| format!("{k} {n}")).collect();
+    say!(
+        "wrote {} from {} ({} bytes{}) in {:.1} s: {} parameters in {}, hidden {}, {} layers, vocab {}{}; tensors: {}",
+        a.out.display(),
+        r.name.as_deref().unwrap_or("a GGUF file"),
+        r.gguf_bytes,
+        if a.files.len() > 1 { format!(", {} parts", a.files.len()) } else { String::new() },
+        t.elapsed().as_secs_f64(),
+        c.num_params(),
+        a.dtype,
+        c.hidden_size,
+        c.num_hidden_layers,
+        c.vocab_size,
+        if r.unused_tokens > 0 {
+            format!(" ({} unused padding tokens left out of tokenizer.json)", r.unused_tokens)
+        } else {
+            String::new()
+        },
+        types.join(", ")
+    );
+    Ok(())
+}
+
+fn init(a: InitArgs) -> anyhow::Result<()> {
+    check_out_dir(&a.out, a.force)?;
     let parts = srl_policy::init_model_dir(&a.out, a.preset, a.seed)?;
     let c = &parts.config;
     say!(
@@ -237,7 +305,7 @@ fn generate(a: GenerateArgs) -> anyhow::Result<()> {
         max_new_tokens: a.max_new_tokens,
     };
     let opts = SampleOptions { n: a.n, seed: a.seed, params };
-    let prompt = policy.chat_prompt(&messages, a.max_prompt_tokens)?;
+    let prompt = policy.chat_prompt(&messages, &a.prefill, a.max_prompt_tokens)?;
     if prompt.dropped_messages > 0 {
         eprintln!("note: dropped {} history messages to fit {} tokens", prompt.dropped_messages, a.max_prompt_tokens);
     }
@@ -258,7 +326,7 @@ fn generate(a: GenerateArgs) -> anyhow::Result<()> {
             if out.len() > 1 {
                 say!("--- completion {i} ({:?}, {} tokens)", c.finish, c.ids.len());
             }
-            say!("{}", c.text);
+            say!("{}{}", a.prefill, c.text);
         }
     }
     let n: usize = out.iter().map(|c| c.ids.len()).sum();
@@ -336,10 +404,14 @@ fn eval_steps(a: EvalStepsArgs) -> anyhow::Result<()> {
     let trained = TrainedModel::open(std::path::Path::new(&a.model))?;
     let opts = PolicyOptions { device: a.device, dtype: a.dtype, ..Default::default() };
     let policy = trained.load(&opts).with_context(|| format!("loading --model {}", a.model))?;
-    let eval = StepEvalOptions { samples: a.samples.max(1), seed: a.seed, params, metric: a.metric, batch: 8 };
+    let prefill = match &a.prefill {
+        Some(p) => p.clone(),
+        None => trained.prompt_config().map(|p| p.prefill.clone()).unwrap_or_default(),
+    };
+    let eval = StepEvalOptions { samples: a.samples.max(1), seed: a.seed, params, metric: a.metric, batch: 8, prefill };
     let bar = crate::support::progress::bar(examples.len() * eval.samples);
     let mut results: Vec<StepResult> = Vec::new();
-    let mut ids = |i: usize| Ok(policy.chat_prompt(&examples[i].messages, a.max_prompt_tokens)?.ids);
+    let mut ids = |i: usize| Ok(policy.chat_prompt(&examples[i].messages, &eval.prefill, a.max_prompt_tokens)?.ids);
     let summary = evaluate_steps(&policy, &examples, &mut ids, &eval, &mut |r| {
         bar.inc(1);
         results.push(r.clone());

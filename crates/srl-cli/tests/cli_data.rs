@@ -215,3 +215,24 @@ fn eval_steps_scores_every_completion() {
     let bad = srl(&[&args[..], &["--temperature=-1"]].concat());
     assert!(!bad.status.success() && text(&bad.stderr).contains("temperature"), "{}", text(&bad.stderr));
 }
+
+/// `model import-gguf` refuses what is not a GGUF, naming the file, and a non-empty folder without --force.
+#[test]
+fn import_gguf_refuses_bad_input_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("notes.gguf");
+    std::fs::write(&bad, "hello").unwrap();
+    let out_dir = dir.path().join("out");
+    let o = srl(&["model", "import-gguf", bad.to_str().unwrap(), "--out", out_dir.to_str().unwrap()]);
+    assert!(!o.status.success());
+    let e = text(&o.stderr);
+    assert!(e.contains(bad.to_str().unwrap()) && e.contains("not a readable GGUF"), "{e}");
+    let missing = dir.path().join("missing.gguf");
+    let o = srl(&["model", "import-gguf", missing.to_str().unwrap(), "--out", out_dir.to_str().unwrap()]);
+    assert!(!o.status.success() && text(&o.stderr).contains("missing.gguf"), "{}", text(&o.stderr));
+    std::fs::create_dir_all(&out_dir).unwrap();
+    std::fs::write(out_dir.join("keep.txt"), "x").unwrap();
+    let o = srl(&["model", "import-gguf", bad.to_str().unwrap(), "--out", out_dir.to_str().unwrap()]);
+    assert!(!o.status.success() && text(&o.stderr).contains("--force"), "{}", text(&o.stderr));
+    assert!(out_dir.join("keep.txt").exists());
+}

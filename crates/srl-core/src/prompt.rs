@@ -84,6 +84,34 @@ Reply with <think>...</think>, then exactly ONE call:
 <parameter=PARAM>VALUE</parameter>
 </function>"#;
 
+/// The system message for small instruct models ([`SystemPrompt::Instruct`]): [`COMPACT_SYSTEM_PROMPT`]'s tools, and
+/// the output format shown by two example replies. Without them Qwen2.5-Coder-0.5B-Instruct, given the `<think>\n`
+/// prefill, answers in prose and never calls (0 of 24 held-out SWE-smith steps well-formed); with them half of
+/// its turns are well-formed calls and the rest mostly calls cut short or with a malformed parameter, which SRL's
+/// reward can teach.
+pub const INSTRUCT_SYSTEM_PROMPT: &str = r#"You solve tasks in the repository at /testbed by calling one function per reply. Functions:
+* bash(command): run a shell command.
+* str_replace_editor(command, path, file_text, old_str, new_str, insert_line, view_range): command is view, create, str_replace, insert or undo_edit.
+* submit(): finish.
+Each reply: a short thought inside <think>...</think>, then the function call. Never stop after </think>: the call must follow. No other text.
+
+Example replies:
+
+<think>
+Find the file that defines the class.
+</think>
+<function=bash>
+<parameter=command>grep -rn "class Config" /testbed --include=*.py</parameter>
+</function>
+
+<think>
+Read the function before changing it.
+</think>
+<function=str_replace_editor>
+<parameter=command>view</parameter>
+<parameter=path>/testbed/pkg/config.py</parameter>
+</function>"#;
+
 crate::choice_enum! {
     /// Which system message a prompt starts with.
     #[derive(Default)]
@@ -94,6 +122,8 @@ crate::choice_enum! {
         SweAgent = "swe-agent",
         /// [`COMPACT_SYSTEM_PROMPT`]: the output format and the tools' names and parameters only.
         Compact = "compact",
+        /// [`INSTRUCT_SYSTEM_PROMPT`]: the compact tools and two example replies, for small instruct models.
+        Instruct = "instruct",
     }
 }
 
@@ -103,6 +133,7 @@ impl SystemPrompt {
         match self {
             SystemPrompt::SweAgent => SYSTEM_PROMPT,
             SystemPrompt::Compact => COMPACT_SYSTEM_PROMPT,
+            SystemPrompt::Instruct => INSTRUCT_SYSTEM_PROMPT,
         }
     }
 

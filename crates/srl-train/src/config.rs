@@ -130,8 +130,9 @@ pub struct DataConfig {
     /// Observations longer than this keep head and tail (0: no limit). Default 8000.
     pub max_observation_chars: usize,
     /// The system message of every prompt: `"swe-agent"` (default: SWE-agent's, with the tool documentation,
-    /// ~1.5k tokens) or `"compact"` (the output format and the tools' parameters, ~150 tokens). The agent loop
-    /// must render with the same choice.
+    /// ~1.5k tokens), `"compact"` (the output format and the tools' parameters, ~150 tokens) or `"instruct"`
+    /// (compact with two example replies, ~250 tokens: for small instruct models). The agent loop must render with
+    /// the same choice.
     pub system_prompt: SystemPrompt,
     /// The task message: `"swe-smith"` (default: SWE-smith's upload note and five-step instructions around the
     /// issue, ~250 tokens besides it) or `"compact"` (the issue and one line of instruction).

@@ -238,7 +238,7 @@ pub struct PolicyArgs {
     /// Longest observation in a prompt, characters (default 8000; must match training).
     #[arg(long)]
     pub max_observation_chars: Option<usize>,
-    /// `swe-agent` (default) or `compact` system message (must match training).
+    /// `swe-agent` (default), `compact` or `instruct` system message (must match training).
     #[arg(long, value_parser = choice::<SystemPrompt>())]
     pub system_prompt: Option<SystemPrompt>,
     /// `swe-smith` (default) or `compact` task message (must match training).

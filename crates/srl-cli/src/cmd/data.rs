@@ -48,8 +48,8 @@ pub struct PromptArgs {
     /// Observations longer than this keep their head and tail (0: no limit).
     #[arg(long, default_value_t = PromptConfig::default().max_observation_chars)]
     max_observation_chars: usize,
-    /// The system message: `swe-agent` (SWE-agent's, with the tool documentation) or `compact` (the output format
-    /// and the tools' parameters only).
+    /// The system message: `swe-agent` (SWE-agent's, with the tool documentation), `compact` (the output format
+    /// and the tools' parameters only) or `instruct` (compact, with two example replies: for small instruct models).
     #[arg(long, default_value = "swe-agent")]
     system_prompt: SystemPrompt,
     /// The task message: `swe-smith` (the issue inside SWE-smith's instructions) or `compact` (the issue and one

@@ -171,9 +171,11 @@ impl Config {
         Ok(())
     }
 
-    /// The config as transformers 5 writes it: the RoPE base in `rope_parameters` (`{rope_theta, rope_type}`),
-    /// no top-level `rope_theta`, and `dtype` (the field's serialized name). A config that validated keeps its
-    /// meaning.
+    /// The config as transformers 5 writes it: the RoPE base in `rope_parameters` (`{rope_theta, rope_type}`) and
+    /// `dtype` (the field's serialized name). The top-level `rope_theta` is kept beside it (equal, as validation
+    /// requires): transformers 4 and candle-transformers' Qwen2 read only that key, and without it transformers 4
+    /// takes 10000 silently (the very bug transformers 5 folders caused here) and candle refuses the file. A config
+    /// that validated keeps its meaning.
     pub fn to_transformers5(&self) -> Config {
         let mut c = self.clone();
         let mut params = match c.rope_parameters.take() {
@@ -183,7 +185,7 @@ impl Config {
         params.insert("rope_theta".into(), serde_json::json!(self.rope_theta()));
         params.entry("rope_type").or_insert_with(|| serde_json::json!("default"));
         c.rope_parameters = Some(serde_json::Value::Object(params));
-        c.rope_theta = None;
+        c.rope_theta = Some(self.rope_theta());
         c
     }
 

@@ -271,6 +271,13 @@ impl Meta<'_> {
     fn array(&self, key: &str) -> Result<&Vec<Value>> {
         self.get(key)?.to_vec().map_err(|_| self.err(format!("metadata key `{key}` is not an array")))
     }
+    fn strings(&self, key: &str) -> Result<Vec<String>> {
+        self.array(key)?
+            .iter()
+            .map(|v| v.to_string().cloned())
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|_| self.err(format!("`{key}`: an entry is not a string")))
+    }
 
     fn config(&self, vocab_size: usize) -> Result<Config> {
         let a = ARCHITECTURE;
@@ -331,12 +338,7 @@ impl Meta<'_> {
                 self.err(format!("`tokenizer.ggml.pre` is `{pre}`; only Qwen2's pre-tokenizer (`qwen2`) is read"))
             );
         }
-        let tokens: Vec<String> = self
-            .array("tokenizer.ggml.tokens")?
-            .iter()
-            .map(|v| v.to_string().cloned())
-            .collect::<std::result::Result<_, _>>()
-            .map_err(|_| self.err("`tokenizer.ggml.tokens`: an entry is not a string".into()))?;
+        let tokens = self.strings("tokenizer.ggml.tokens")?;
         let types: Vec<u32> = self
             .array("tokenizer.ggml.token_type")?
             .iter()
@@ -350,12 +352,7 @@ impl Meta<'_> {
                 tokens.len()
             )));
         }
-        let merges: Vec<String> = self
-            .array("tokenizer.ggml.merges")?
-            .iter()
-            .map(|v| v.to_string().cloned())
-            .collect::<std::result::Result<_, _>>()
-            .map_err(|_| self.err("`tokenizer.ggml.merges`: an entry is not a string".into()))?;
+        let merges = self.strings("tokenizer.ggml.merges")?;
         let mut vocab = serde_json::Map::new();
         let mut added = Vec::new();
         let mut unused = 0;

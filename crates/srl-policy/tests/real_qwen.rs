@@ -102,16 +102,8 @@ fn policy() -> &'static Policy {
 }
 
 fn sha256_hex(text: &str) -> String {
-    // A tiny SHA-256 would be the only use of a hash crate here; Python's digest is checked through `sha256sum`.
-    use std::io::Write;
-    let mut child = std::process::Command::new("sha256sum")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
-    String::from_utf8(out.stdout).unwrap().split_whitespace().next().unwrap().to_string()
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(text.as_bytes()))
 }
 
 /// The messages of a prompt case: stored, or rebuilt from the shared trajectory the fixture names.

@@ -253,8 +253,8 @@ pub struct PromptConfig {
     pub max_task_chars: usize,
     /// Text the assistant turn starts with before the model writes (for example `"<think>\n"`, so an instruct
     /// model that would skip the reasoning block opens it). It is part of the prompt, never a target: the model
-    /// continues it, and the reward, the agent loop and the trainer all read [`PromptConfig::completion`] (the
-    /// prefill followed by what the model wrote). Default: none.
+    /// continues it, and the reward, the agent loop and the trainer all read the prefill followed by what the model
+    /// wrote. Default: none.
     pub prefill: String,
 }
 
@@ -272,14 +272,6 @@ impl Default for PromptConfig {
 }
 
 impl PromptConfig {
-    /// The assistant's whole turn: the prefill, then `generated` (what the model wrote after it).
-    pub fn completion(&self, generated: &str) -> String {
-        let mut s = String::with_capacity(self.prefill.len() + generated.len());
-        s.push_str(&self.prefill);
-        s.push_str(generated);
-        s
-    }
-
     /// What the model must write for the whole turn to be `full`: `full` without the prefill; `None` when `full`
     /// does not begin with it (an SFT target that cannot follow this prompt).
     pub fn after_prefill<'a>(&self, full: &'a str) -> Option<&'a str> {
@@ -354,10 +346,8 @@ mod tests {
     #[test]
     fn the_prefill_starts_the_turn_and_old_prompt_files_read_without_it() {
         let cfg = PromptConfig { prefill: "<think>\n".into(), ..Default::default() };
-        assert_eq!(cfg.completion("why\n</think>\nX"), "<think>\nwhy\n</think>\nX");
         assert_eq!(cfg.after_prefill("<think>\nwhy"), Some("why"));
         assert_eq!(cfg.after_prefill("<think>why"), None);
-        assert_eq!(PromptConfig::default().completion("X"), "X");
         let old = r#"{"window": 2, "max_observation_chars": 8000, "system": "compact", "task": "swe-smith", "max_task_chars": 0}"#;
         let p: PromptConfig = serde_json::from_str(old).unwrap();
         assert_eq!(p.prefill, "");

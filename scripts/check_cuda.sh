@@ -27,6 +27,7 @@ EOF
   echo "installing nvidia-cuda-toolkit from Debian ${VERSION_CODENAME} non-free (apt-get; a few minutes)"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nvidia-cuda-toolkit >/dev/null
+  apt-get clean # the downloaded .debs (gigabytes) serve nothing once installed
 fi
 nvcc --version | tail -2
 

@@ -314,6 +314,18 @@ pub fn parse_completion(text: &str) -> Result<(String, ToolCall), CallError> {
     Ok((think.trim().to_string(), call))
 }
 
+/// Where a completion's first call ends: the byte just past the `</function>` of the first complete call after
+/// `</think>`, or `None` while there is none (no `</think>` yet, no call after it yet, or one still open or
+/// malformed). Anything a completion holds after that point makes it malformed ([`parse_completion`]), so samplers
+/// stop there, as SWE-agent-style harnesses stop on `</function>`; a `</function>` inside a parameter value or
+/// inside the thought does not stop them.
+pub fn first_call_end(text: &str) -> Option<usize> {
+    const THINK_CLOSE: &str = "</think>";
+    let from = text.find(THINK_CLOSE)? + THINK_CLOSE.len();
+    let start = from + text[from..].find(FN_OPEN)?;
+    parse_call_at(text, start).ok().map(|(_, end)| end)
+}
+
 fn strip_wrapper(s: &str) -> &str {
     let t = s.trim_start();
     let t = t.strip_prefix("<tool_call>").unwrap_or(t);
@@ -551,6 +563,21 @@ mod tests {
         for (text, want) in cases {
             assert_eq!(text.parse::<ToolCall>().unwrap_err(), *want, "{text}");
         }
+    }
+
+    #[test]
+    fn first_call_end_is_past_the_first_complete_call_after_think() {
+        let call = "<function=bash>\n<parameter=command>ls</parameter>\n</function>";
+        let text = format!("x\n</think>\n{call}\n<function=submit>\n</function>");
+        let end = first_call_end(&text).unwrap();
+        assert!(text[..end].ends_with(call));
+        assert!(parse_completion(&format!("<think>\n{}", &text[..end])).is_ok());
+        // Still thinking, a call written in the thought, an open value or a value mentioning the close tag: no end.
+        assert_eq!(first_call_end(&format!("thinking about {call}")), None);
+        assert_eq!(first_call_end("</think>\n<function=bash>\n<parameter=command>echo '</function>'"), None);
+        let xml = "</think>\n<function=bash>\n<parameter=command>echo '</function>'</parameter>\n</function>";
+        assert_eq!(first_call_end(xml), Some(xml.len()));
+        assert_eq!(first_call_end("</think>\nI would run ls."), None);
     }
 
     #[test]

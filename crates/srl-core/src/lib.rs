@@ -19,7 +19,7 @@ pub mod settings;
 pub mod text;
 pub mod trajectory;
 
-pub use call::{ActionKind, CallError, ToolCall, parse_completion};
+pub use call::{ActionKind, CallError, ToolCall, first_call_end, parse_completion};
 pub use instance::Instance;
 pub use message::{Message, Role};
 pub use prompt::{PromptConfig, SystemPrompt, TaskPrompt, Window, render_prompt};

@@ -329,8 +329,9 @@ impl Policy {
 
     /// Samples `opts.n` completions of every prompt, all rows in one left-padded batch with a KV cache (fused
     /// kernels, detached weights, adapters on). Each prompt is prefilled once and its cache shared by its `n`
-    /// rows. Returns `prompts.len() * n` completions, prompt-major
-    /// (completion `i * n + s` is sample `s` of prompt `i`). Rows that stop leave the batch.
+    /// rows. Returns `prompts.len() * n` completions, prompt-major (completion `i * n + s` is sample `s` of prompt
+    /// `i`). Rows that stop (a stop token, or the first call after `</think>` complete: [`FinishReason::Call`])
+    /// leave the batch.
     pub fn sample(&self, prompts: &[Vec<u32>], opts: &SampleOptions) -> Result<Vec<Completion>> {
         if opts.n == 0 {
             return Err(PolicyError::Invalid("n must be at least 1".into()));
@@ -394,6 +395,8 @@ impl Policy {
                 outs[row].1.push(token_logprob(&logits[i], tok));
                 if self.stop_ids.contains(&(tok as u32)) {
                     outs[row].2 = FinishReason::Stop;
+                } else if self.closes_call(&outs[row].0)? {
+                    outs[row].2 = FinishReason::Call;
                 } else {
                     keep.push(i);
                     last.push(tok as u32);
@@ -448,6 +451,17 @@ impl Policy {
         let idx = Tensor::from_vec(at.iter().map(|&p| p as u32).collect::<Vec<_>>(), at.len(), dev)?;
         let h = h.squeeze(0)?.index_select(&idx, 0)?;
         Ok(self.sample_model.logits(&h)?.to_dtype(DType::F32)?.to_vec2::<f32>()?)
+    }
+
+    /// Whether the completion `ids` has just closed its first call after `</think>` (decoding its last few tokens
+    /// first, so a step costs a full decode only when `</function>` was just written).
+    fn closes_call(&self, ids: &[u32]) -> Result<bool> {
+        const TAIL: usize = 8;
+        let tail = self.tokenizer.decode(&ids[ids.len().saturating_sub(TAIL)..], true)?;
+        if !tail.contains("</function>") {
+            return Ok(false);
+        }
+        Ok(srl_core::first_call_end(&self.tokenizer.decode(ids, true)?).is_some())
     }
 
     fn finish(&self, rows: Vec<usize>, outs: Vec<(Vec<u32>, Vec<f32>, FinishReason)>) -> Result<Vec<Completion>> {

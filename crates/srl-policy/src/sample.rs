@@ -31,6 +31,9 @@ pub enum FinishReason {
     Stop,
     /// It reached `max_new_tokens`.
     Length,
+    /// Its text after `</think>` holds a complete call ([`srl_core::first_call_end`]); the last of `ids` is the
+    /// token that closed it. Whatever could follow would make the completion malformed, so sampling stops there.
+    Call,
 }
 
 /// One sampled completion.

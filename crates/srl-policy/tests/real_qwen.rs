@@ -196,3 +196,29 @@ fn the_tokenizer_matches_transformers() {
     assert_eq!(ids, vec![151657, 151645]);
     assert_eq!(tok.decode(&ids, true).unwrap(), "<tool_call>");
 }
+
+#[test]
+fn sampling_stops_when_the_first_call_is_complete() {
+    use srl_core::{SystemPrompt, TaskPrompt, parse_completion, render_prompt};
+    use srl_policy::FinishReason;
+    let cfg = PromptConfig {
+        system: SystemPrompt::Instruct,
+        task: TaskPrompt::Compact,
+        prefill: "<think>\n".into(),
+        ..Default::default()
+    };
+    let task = "In calc.py, `add(a, b)` returns `a - b` instead of `a + b`, so `add(2, 3)` gives -1. Fix it.";
+    let p = policy();
+    let ids = p.chat_prompt(&render_prompt(task, &[], &cfg), &cfg.prefill, 0).unwrap().ids;
+    let opts = SampleOptions { n: 1, seed: 0, params: SamplingParams::greedy(256) };
+    let out = &p.sample(std::slice::from_ref(&ids), &opts).unwrap()[0];
+    let text = &out.text;
+    assert_eq!(out.finish, FinishReason::Call, "{text:?}");
+    // The reward's parser reads prefill + completion as one well-formed reply, and one token earlier no call was
+    // complete: sampling stopped on the token that closed it.
+    let (_, call) = parse_completion(&format!("{}{text}", cfg.prefill)).unwrap();
+    assert!(!call.name().is_empty());
+    let before = p.tokenizer().decode(&out.ids[..out.ids.len() - 1], true).unwrap();
+    assert_eq!(srl_core::first_call_end(&before), None, "{before:?}");
+    assert_eq!(srl_core::first_call_end(text), Some(text.len()));
+}

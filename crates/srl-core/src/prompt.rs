@@ -86,9 +86,11 @@ Reply with <think>...</think>, then exactly ONE call:
 
 /// The system message for small instruct models ([`SystemPrompt::Instruct`]): [`COMPACT_SYSTEM_PROMPT`]'s tools, and
 /// the output format shown by two example replies. Without them Qwen2.5-Coder-0.5B-Instruct, given the `<think>\n`
-/// prefill, answers in prose and never calls (0 of 24 held-out SWE-smith steps well-formed); with them half of
-/// its turns are well-formed calls and the rest mostly calls cut short or with a malformed parameter, which SRL's
-/// reward can teach.
+/// prefill, answers in prose and never calls (0 of 24 held-out SWE-smith steps well-formed). With them and the
+/// `<think>\nNext step:` prefill, 13 of 19 held-out steps are well-formed calls (greedy, 512 tokens, the sampler
+/// stopping at the first call); the rest are whole-file creates cut short, a parameter tag without its name, or
+/// `</think>` and nothing after it. With `<think>\n` alone about half are, most of the others the last observation or
+/// the task copied into the thought.
 pub const INSTRUCT_SYSTEM_PROMPT: &str = r#"You solve tasks in the repository at /testbed by calling one function per reply. Functions:
 * bash(command): run a shell command.
 * str_replace_editor(command, path, file_text, old_str, new_str, insert_line, view_range): command is view, create, str_replace, insert or undo_edit.

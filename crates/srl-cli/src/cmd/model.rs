@@ -1,6 +1,6 @@
 //! `srl-swe model ...`: create, inspect and sample from Hugging Face model folders (the candle policy).
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
@@ -12,7 +12,7 @@ use srl_reward::Metric;
 use srl_train::{StepEvalOptions, StepResult, evaluate_steps};
 
 use crate::support::choice;
-use crate::support::io::{read_jsonl, write_jsonl};
+use crate::support::io::read_jsonl;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum ModelCmd {
@@ -409,17 +409,28 @@ fn eval_steps(a: EvalStepsArgs) -> anyhow::Result<()> {
         None => trained.prompt_config().map(|p| p.prefill.clone()).unwrap_or_default(),
     };
     let eval = StepEvalOptions { samples: a.samples.max(1), seed: a.seed, params, metric: a.metric, batch: 8, prefill };
+    // One line per completion as it is scored, flushed: a long evaluation cut short keeps what it did.
+    let mut out = match &a.output {
+        Some(p) => {
+            Some((p, std::io::BufWriter::new(std::fs::File::create(p).with_context(|| p.display().to_string())?)))
+        }
+        None => None,
+    };
+    let mut write_err: Option<anyhow::Error> = None;
     let bar = crate::support::progress::bar(examples.len() * eval.samples);
-    let mut results: Vec<StepResult> = Vec::new();
     let mut ids = |i: usize| Ok(policy.chat_prompt(&examples[i].messages, &eval.prefill, a.max_prompt_tokens)?.ids);
-    let summary = evaluate_steps(&policy, &examples, &mut ids, &eval, &mut |r| {
+    let summary = evaluate_steps(&policy, &examples, &mut ids, &eval, &mut |r: &StepResult| {
         bar.inc(1);
-        results.push(r.clone());
+        if let (Some((path, w)), None) = (&mut out, &write_err) {
+            let line = serde_json::to_string(r).map_err(anyhow::Error::from);
+            let written = line.and_then(|l| writeln!(w, "{l}").and_then(|_| w.flush()).map_err(anyhow::Error::from));
+            write_err = written.with_context(|| path.display().to_string()).err();
+        }
     });
     bar.finish_and_clear();
     let summary = summary?;
-    if let Some(out) = &a.output {
-        write_jsonl(out, &results)?;
+    if let Some(e) = write_err {
+        return Err(e);
     }
     let t = &summary.all;
     say!(

@@ -1,6 +1,6 @@
 //! `srl-swe model ...`: create, inspect and sample from Hugging Face model folders (the candle policy).
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
@@ -411,9 +411,7 @@ fn eval_steps(a: EvalStepsArgs) -> anyhow::Result<()> {
     let eval = StepEvalOptions { samples: a.samples.max(1), seed: a.seed, params, metric: a.metric, batch: 8, prefill };
     // One line per completion as it is scored, flushed: a long evaluation cut short keeps what it did.
     let mut out = match &a.output {
-        Some(p) => {
-            Some((p, std::io::BufWriter::new(std::fs::File::create(p).with_context(|| p.display().to_string())?)))
-        }
+        Some(p) => Some((p, srl_data::jsonl::open_write(p)?)),
         None => None,
     };
     let mut write_err: Option<anyhow::Error> = None;
@@ -422,9 +420,8 @@ fn eval_steps(a: EvalStepsArgs) -> anyhow::Result<()> {
     let summary = evaluate_steps(&policy, &examples, &mut ids, &eval, &mut |r: &StepResult| {
         bar.inc(1);
         if let (Some((path, w)), None) = (&mut out, &write_err) {
-            let line = serde_json::to_string(r).map_err(anyhow::Error::from);
-            let written = line.and_then(|l| writeln!(w, "{l}").and_then(|_| w.flush()).map_err(anyhow::Error::from));
-            write_err = written.with_context(|| path.display().to_string()).err();
+            let written = srl_data::jsonl::write_line(w.as_mut(), r).and_then(|_| w.flush());
+            write_err = written.with_context(|| format!("writing {}", path.display())).err();
         }
     });
     bar.finish_and_clear();

@@ -236,3 +236,79 @@ fn import_gguf_refuses_bad_input_clearly() {
     assert!(!o.status.success() && text(&o.stderr).contains("--force"), "{}", text(&o.stderr));
     assert!(out_dir.join("keep.txt").exists());
 }
+
+/// A trajectory dataset as Hugging Face keeps it (SWE-smith's published trajectories: Parquet shards with the chat
+/// in a `messages` column, here as a list of structs in one shard and as a JSON string in the other) imports,
+/// builds steps and is described exactly as the JSON files it was made from.
+#[test]
+fn a_parquet_trajectory_dataset_reads_as_its_json_files() {
+    use srl_data::parquet::{Codec, ColumnValues, write_columns};
+    let xml = shared("swe-smith-xml");
+    let mut files: Vec<_> = std::fs::read_dir(&xml).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    let records: Vec<Value> =
+        files.iter().map(|f| serde_json::from_str(&std::fs::read_to_string(f).unwrap()).unwrap()).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("hub/data");
+    std::fs::create_dir_all(&data).unwrap();
+    for (k, shard) in records.chunks(3).enumerate() {
+        let ids = ColumnValues::Str(shard.iter().map(|r| r["instance_id"].as_str().map(String::from)).collect());
+        let resolved = ColumnValues::Bool(shard.iter().map(|r| r["outcome"]["resolved"].as_bool()).collect());
+        let text = |key: &str| ColumnValues::Str(shard.iter().map(|r| r[key].as_str().map(String::from)).collect());
+        let messages = if k == 0 {
+            ColumnValues::Messages(
+                shard
+                    .iter()
+                    .map(|r| {
+                        let m = r["messages"].as_array().unwrap().iter();
+                        Some(
+                            m.map(|m| (m["role"].as_str().unwrap().into(), m["content"].as_str().unwrap().into()))
+                                .collect(),
+                        )
+                    })
+                    .collect(),
+            )
+        } else {
+            ColumnValues::Str(shard.iter().map(|r| Some(r["messages"].to_string())).collect())
+        };
+        let path = data.join(format!("xml-0000{k}-of-00002.parquet"));
+        let columns = [
+            ("messages", messages),
+            ("instance_id", ids),
+            ("resolved", resolved),
+            ("model", text("model")),
+            ("patch", text("patch")),
+        ];
+        write_columns(&path, &columns, Codec::Snappy).unwrap();
+    }
+    let hub = dir.path().join("hub");
+    let (from_json, from_parquet) = (dir.path().join("json.jsonl"), dir.path().join("parquet.jsonl"));
+    ok(&srl(&["data", "import", xml.to_str().unwrap(), "--output", from_json.to_str().unwrap()]));
+    ok(&srl(&["data", "import", hub.to_str().unwrap(), "--output", from_parquet.to_str().unwrap()]));
+    let without_source = |mut t: Value| {
+        let source = t.as_object_mut().unwrap().remove("source").unwrap();
+        (t, source.as_str().unwrap().to_string())
+    };
+    let (a, b) = (lines(&from_json), lines(&from_parquet));
+    assert_eq!(b.len(), 6);
+    for (i, (a, b)) in a.into_iter().zip(b).enumerate() {
+        let (b, source) = without_source(b);
+        assert_eq!(without_source(a).0, b);
+        assert!(source.ends_with(&format!("-of-00002.parquet: row {}", i % 3 + 1)), "{source}");
+    }
+    let steps = dir.path().join("steps.jsonl");
+    ok(&srl(&["data", "steps", hub.to_str().unwrap(), "--output", steps.to_str().unwrap(), "--drop-unresolved"]));
+    assert_eq!(lines(&steps).len(), 128 - 28 - 17);
+    let stats: Value = serde_json::from_str(&ok(&srl(&["data", "stats", hub.to_str().unwrap(), "--json"]))).unwrap();
+    assert_eq!((stats["trajectories"].as_u64(), stats["steps"].as_u64()), (Some(6), Some(128)));
+
+    // A row whose chat is not JSON: the error names the file, the row and the field; --skip-invalid goes on.
+    let bad = dir.path().join("bad.parquet");
+    let messages = ColumnValues::Str(vec![Some(records[0]["messages"].to_string()), Some("[{\"role\"".into())]);
+    write_columns(&bad, &[("messages", messages)], Codec::Zstd).unwrap();
+    let out = srl(&["data", "import", bad.to_str().unwrap(), "--output", "-"]);
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("bad.parquet: row 2: field `messages`"), "{stderr}");
+    let out = ok(&srl(&["data", "import", bad.to_str().unwrap(), "--output", "-", "--skip-invalid"]));
+    assert_eq!(out.lines().count(), 1);
+}

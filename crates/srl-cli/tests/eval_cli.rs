@@ -382,3 +382,54 @@ fn docker_host_errors_name_the_engine_or_the_file() {
     let err = text(&out.stderr);
     assert!(err.contains("hosts.toml: host 1 (local): capacity must be at least 1"), "{err}");
 }
+
+/// SWE-bench splits as Hugging Face keeps them, read before any container starts (no Docker needed): a Parquet
+/// file given as --dataset, and the test shards of `--split lite` in a hub cache; a bad row names file, row and column.
+#[test]
+fn eval_reads_parquet_datasets_and_names_bad_rows() {
+    use srl_data::parquet::{Codec, ColumnValues, write_columns};
+    let dir = tempfile::tempdir().unwrap();
+    let write = |path: &std::path::Path, ids: &[&str], f2p: &[&str]| {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let strs = |v: &[&str]| ColumnValues::Str(v.iter().map(|s| Some(s.to_string())).collect());
+        let repo = vec!["pallets/flask"; ids.len()];
+        let columns = [("repo", strs(&repo)), ("instance_id", strs(ids)), ("FAIL_TO_PASS", strs(f2p))];
+        write_columns(path, &columns, Codec::Snappy).unwrap();
+    };
+    // Each run loads the dataset, then stops at an id it does not hold: the dataset was read.
+    let pq = dir.path().join("verified.parquet");
+    write(&pq, &["a__b-1", "a__b-2"], &["[\"t1\"]", "[]"]);
+    let out = bin()
+        .args(["eval", "--dataset", pq.to_str().unwrap(), "--predictions", "gold", "--instance-ids", "zz"])
+        .output()
+        .unwrap();
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("instance ids not in the dataset: zz"), "{stderr}");
+
+    let snapshot = dir.path().join("hub/datasets--SWE-bench--SWE-bench_Lite/snapshots/abc/data");
+    write(&snapshot.join("test-00000-of-00002.parquet"), &["a__b-1"], &["[]"]);
+    write(&snapshot.join("test-00001-of-00002.parquet"), &["a__b-2"], &["[]"]);
+    write(&snapshot.join("dev-00000-of-00001.parquet"), &["a__b-3"], &["[]"]);
+    let out = bin()
+        .env("HF_HOME", dir.path())
+        .env("HF_HUB_CACHE", dir.path().join("hub"))
+        .env("HF_DATASETS_CACHE", dir.path().join("none"))
+        .env("HOME", dir.path())
+        .args(["eval", "--split", "lite", "--predictions", "gold", "--instance-ids", "a__b-2,a__b-3"])
+        .output()
+        .unwrap();
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("instance ids not in the dataset: a__b-3"),
+        "the dev shard is not the test split: {stderr}"
+    );
+
+    write(&pq, &["a__b-1", "a__b-2"], &["[\"t1\"]", "t2"]);
+    let out = bin().args(["eval", "--dataset", pq.to_str().unwrap(), "--predictions", "gold"]).output().unwrap();
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("verified.parquet: row 2: column `FAIL_TO_PASS`: test list is a string but not"),
+        "{stderr}"
+    );
+}

@@ -1,6 +1,6 @@
 use std::path::PathBuf;
 
-/// A data error names the file, and the line (JSONL) or item (JSON list) when it concerns one record.
+/// A data error names the file, and the line (JSONL), item (JSON list) or row (Parquet) when it concerns one record.
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
     #[error("{path}: {source}")]
@@ -17,6 +17,8 @@ pub enum DataError {
     },
     #[error("{location}: {message}")]
     Record { location: String, message: String },
+    #[error("{path}: not a readable Parquet file: {message}")]
+    Parquet { path: PathBuf, message: String },
     #[error("{path}: no trajectory files found (looked for .json, .jsonl, .traj, .traj.json)")]
     Empty { path: PathBuf },
 }

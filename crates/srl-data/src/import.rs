@@ -1,8 +1,10 @@
 //! Reading trajectories from files and folders, in any supported format.
 //!
-//! A file holds one record (a JSON object), several (a JSON list, or JSON Lines), and a folder is searched for
-//! `.json`, `.jsonl`, `.traj` and `.traj.json` files. Each record's format is detected from its keys unless one
-//! is forced. Errors name the file and the line (JSON Lines) or item (JSON list).
+//! A file holds one record (a JSON object), several (a JSON list, JSON Lines, or the rows of a Parquet file as
+//! Hugging Face keeps datasets), and a folder is searched for `.json`, `.jsonl`, `.traj`, `.traj.json` and
+//! `.parquet` files. Each record's format is detected from its keys unless one is forced; a `messages` field that
+//! is a JSON string (as in SWE-smith's published trajectories) is read as the list it encodes. Errors name the
+//! file and the line (JSON Lines), item (JSON list) or row (Parquet).
 
 use std::path::{Path, PathBuf};
 
@@ -80,7 +82,7 @@ pub fn read_path(path: &Path, format: Format) -> Result<Vec<Trajectory>, DataErr
 
 fn is_trajectory_file(p: &Path) -> bool {
     let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-    [".json", ".jsonl", ".traj"].iter().any(|ext| name.ends_with(ext))
+    ([".json", ".jsonl", ".traj"].iter().any(|ext| name.ends_with(ext)) || crate::parquet::is_parquet(p))
         // SWE-bench harness artifacts that sit beside trajectories are not trajectories.
         && !matches!(name, "report.json" | "summary.json" | "config.json")
 }
@@ -110,6 +112,9 @@ fn expand(path: &Path) -> Result<Vec<PathBuf>, DataError> {
 }
 
 fn read_file_into(path: &Path, opts: &ImportOptions, out: &mut Imported) -> Result<(), DataError> {
+    if crate::parquet::is_parquet(path) {
+        return read_parquet_into(path, opts, out);
+    }
     let text = crate::jsonl::read_to_string(path)?;
     let shown = path.display().to_string();
     let trimmed = text.trim_start();
@@ -140,23 +145,46 @@ fn read_file_into(path: &Path, opts: &ImportOptions, out: &mut Imported) -> Resu
         }
     };
     for (location, value) in records {
-        let result = value.and_then(|v| {
-            let ctx = Ctx { path, location: &location };
-            parse_record(&v, opts.format, &ctx)
-        });
-        match result {
-            Ok(mut t) => {
-                if t.source.is_empty() {
-                    t.source = location;
-                }
-                out.trajectories.push(t);
+        add_record(path, location, value, opts, out)?;
+    }
+    Ok(())
+}
+
+/// The rows of a Parquet file, one record each (`FILE: row N`). A file that breaks off ends with an error even
+/// under `skip_invalid`: the rows after it cannot be read.
+fn read_parquet_into(path: &Path, opts: &ImportOptions, out: &mut Imported) -> Result<(), DataError> {
+    for row in crate::parquet::rows(path)? {
+        let row = row?;
+        let location = format!("{}: row {}", path.display(), row.row);
+        let value = row.columns.map(Value::Object).map_err(|message| DataError::record(&location, message));
+        add_record(path, location, value, opts, out)?;
+    }
+    Ok(())
+}
+
+fn add_record(
+    path: &Path,
+    location: String,
+    value: Result<Value, DataError>,
+    opts: &ImportOptions,
+    out: &mut Imported,
+) -> Result<(), DataError> {
+    let result = value.and_then(|v| {
+        let ctx = Ctx { path, location: &location };
+        parse_record(v, opts.format, &ctx)
+    });
+    match result {
+        Ok(mut t) => {
+            if t.source.is_empty() {
+                t.source = location;
             }
-            Err(e) if opts.skip_invalid => {
-                tracing::warn!("skipping {location}: {e}");
-                out.skipped.push(Skipped { location, error: e.to_string() });
-            }
-            Err(e) => return Err(e),
+            out.trajectories.push(t);
         }
+        Err(e) if opts.skip_invalid => {
+            tracing::warn!("skipping {location}: {e}");
+            out.skipped.push(Skipped { location, error: e.to_string() });
+        }
+        Err(e) => return Err(e),
     }
     Ok(())
 }
@@ -196,7 +224,22 @@ pub fn detect(v: &Value) -> Option<Format> {
     None
 }
 
-fn parse_record(v: &Value, format: Format, ctx: &Ctx) -> Result<Trajectory, DataError> {
+/// A `messages` field holding the chat as a JSON string (a Parquet or JSON Lines export of SWE-smith's
+/// trajectories) is replaced by the list it encodes.
+fn decode_messages(v: &mut Value, ctx: &Ctx) -> Result<(), DataError> {
+    let Some(Value::String(text)) = v.get("messages") else { return Ok(()) };
+    let list = match serde_json::from_str::<Value>(text) {
+        Ok(list @ Value::Array(_)) => list,
+        Ok(_) => return Err(ctx.err("field `messages` is a JSON string but not of a list")),
+        Err(e) => return Err(ctx.err(format!("field `messages` is a string but not JSON: {e}"))),
+    };
+    v["messages"] = list;
+    Ok(())
+}
+
+fn parse_record(mut v: Value, format: Format, ctx: &Ctx) -> Result<Trajectory, DataError> {
+    decode_messages(&mut v, ctx)?;
+    let v = &v;
     let format = match format {
         Format::Auto => detect(v).ok_or_else(|| {
             let keys: Vec<&str> = v.as_object().map(|o| o.keys().map(String::as_str).collect()).unwrap_or_default();

@@ -7,6 +7,8 @@
 //! * [`steps`]: one [`steps::StepExample`] per expert action, its context rendered with
 //!   [`srl_core::render_prompt`] (the same function the agent loop uses).
 //! * [`jsonl`]: reading and writing JSON Lines with errors that name the file and line.
+//! * [`parquet`]: Parquet files as Hugging Face keeps datasets, read row by row into JSON objects (the importers
+//!   read them as records, srl-eval as SWE-bench rows).
 //!
 //! Nothing here runs anything.
 
@@ -15,6 +17,7 @@ pub mod import;
 pub mod jsonl;
 mod mini_swe_agent;
 mod openhands;
+pub mod parquet;
 pub mod steps;
 mod swe_agent;
 pub mod swe_smith;

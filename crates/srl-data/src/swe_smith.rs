@@ -1,5 +1,7 @@
 //! SWE-smith / SWE-agent XML function-calling chat: `{"instance_id", "messages": [system, user(task),
 //! (assistant(reasoning + one call), user(observation))...], "patch"?, "outcome"?: {"resolved"}}`.
+//! SWE-smith's published trajectories (a Hugging Face dataset) have the same columns plus `resolved`, `model` and
+//! `traj_id`; a row without `instance_id` takes its `traj_id`, else the file's name.
 
 use serde_json::{Value, json};
 use srl_core::prompt::{SYSTEM_PROMPT, render_observation, render_task};
@@ -14,6 +16,7 @@ pub(crate) fn from_record(v: &Value, ctx: &Ctx) -> Result<Trajectory, DataError>
     let instance_id = v
         .get("instance_id")
         .and_then(Value::as_str)
+        .or_else(|| v.get("traj_id").and_then(Value::as_str))
         .map(str::to_string)
         .unwrap_or_else(|| crate::import::id_from_path(ctx.path));
     let mut task = None;

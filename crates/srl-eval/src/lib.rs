@@ -83,7 +83,7 @@ pub mod script;
 pub mod specs;
 pub mod status;
 
-pub use dataset::{DatasetSource, Split, load_dataset, load_source, resolve_dataset, select_instances};
+pub use dataset::{DatasetSource, Split, load_dataset, load_files, load_source, resolve_dataset, select_instances};
 pub use directives::{test_directives, test_files};
 pub use error::EvalError;
 pub use grade::{GoldTests, GradeOutcome, Grading, GradingConfig, SkippedRule, grade_log, grade_tests};

@@ -162,3 +162,28 @@ fn eval_script_for_sympy_and_astropy() {
     assert!(!script.contains("Test Exit Code"));
     assert!(specs.get("astropy/astropy", "0.0").is_err());
 }
+
+/// All of Verified as Hugging Face's hub cache holds it (string columns, test lists JSON-encoded; written here in
+/// two snappy shards) reads as the JSONL export does, found by the split's name.
+#[test]
+fn verified_as_parquet_shards_in_the_hub_cache_reads_as_the_jsonl() {
+    use srl_data::parquet::{Codec, ColumnValues, write_columns};
+    let text = std::fs::read_to_string(shared("swe-bench/verified.jsonl")).unwrap();
+    let rows: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("datasets--SWE-bench--SWE-bench_Verified/snapshots/0123/data");
+    std::fs::create_dir_all(&data).unwrap();
+    let names: Vec<String> = rows[0].as_object().unwrap().keys().cloned().collect();
+    for (k, shard) in rows.chunks(rows.len().div_ceil(2)).enumerate() {
+        let columns: Vec<(&str, ColumnValues)> = names
+            .iter()
+            .map(|n| (n.as_str(), ColumnValues::Str(shard.iter().map(|r| r[n].as_str().map(String::from)).collect())))
+            .collect();
+        write_columns(&data.join(format!("test-0000{k}-of-00002.parquet")), &columns, Codec::Snappy).unwrap();
+    }
+    let files = srl_eval::dataset::find_split(srl_eval::Split::Verified, &[root.path().to_path_buf()]).unwrap();
+    assert_eq!(files.len(), 2);
+    let from_parquet = srl_eval::load_files(&files).unwrap();
+    assert_eq!(from_parquet.len(), 500);
+    assert_eq!(from_parquet, verified());
+}

@@ -27,7 +27,8 @@ pub struct Paths {
     /// Bundled tasks, bundled.jsonl + <name>/repo (default: `tasks/` of the srl-swe folder).
     #[arg(long, env = "SRL_TASKS_DIR")]
     pub tasks_dir: Option<PathBuf>,
-    /// A SWE-bench dataset (JSONL or JSON) instead of the bundled tasks.
+    /// A SWE-bench dataset instead of the bundled tasks: JSONL, a JSON list, a Parquet file as Hugging Face keeps
+    /// it, or a folder of Parquet shards (its `test` ones, read in name order).
     #[arg(long)]
     pub dataset: Option<PathBuf>,
     /// A folder of git mirrors (`owner__name`) for the repositories of --dataset.
@@ -81,11 +82,11 @@ impl Paths {
 
     pub fn tasks(&self) -> anyhow::Result<TaskSet> {
         let set = match &self.dataset {
-            Some(d) => {
-                let mut s = TaskSet::load(d)?;
-                s.tasks_dir = Some(self.tasks_dir());
-                s
-            }
+            Some(d) => TaskSet {
+                instances: srl_eval::load_source(&DatasetSource::File(d.clone()), &self.bundled_root())?,
+                tasks_dir: Some(self.tasks_dir()),
+                mirror_dir: None,
+            },
             None => {
                 let dir = self.tasks_dir();
                 TaskSet::bundled(&dir).with_context(|| {

@@ -14,7 +14,8 @@ use crate::support::io::write_jsonl;
 /// Where trajectories come from: shared by every `data` command.
 #[derive(Debug, clap::Args)]
 pub struct Sources {
-    /// Trajectory files or folders (any supported format, or canonical JSONL; `-` for stdin).
+    /// Trajectory files or folders (any supported format, canonical JSONL, or Parquet files of a Hugging Face
+    /// dataset such as SWE-smith's trajectories, with the chat in a `messages` column; `-` for stdin).
     #[arg(required = true)]
     paths: Vec<PathBuf>,
     /// Force a format instead of detecting it per record.

@@ -21,7 +21,8 @@ use crate::support::runtime::block;
 
 #[derive(Debug, clap::Args)]
 pub struct EvalArgs {
-    /// `verified`, `lite`, `full` (SWE-bench's test splits, read from the local Hugging Face cache) or `bundled`
+    /// `verified`, `lite`, `full` (SWE-bench's test splits, read from the local Hugging Face cache: the Parquet
+    /// shards of the hub cache, or a JSON export in the datasets cache) or `bundled`
     /// (the tasks under tasks/). Default: verified, unless --dataset is given.
     #[arg(long, conflicts_with = "dataset")]
     pub split: Option<String>,

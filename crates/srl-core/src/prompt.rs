@@ -84,18 +84,23 @@ Reply with <think>...</think>, then exactly ONE call:
 <parameter=PARAM>VALUE</parameter>
 </function>"#;
 
-/// The system message for small instruct models ([`SystemPrompt::Instruct`]): [`COMPACT_SYSTEM_PROMPT`]'s tools, and
-/// the output format shown by two example replies. Without them Qwen2.5-Coder-0.5B-Instruct, given the `<think>\n`
-/// prefill, answers in prose and never calls (0 of 24 held-out SWE-smith steps well-formed). With them and the
-/// `<think>\nNext step:` prefill, 13 of 19 held-out steps are well-formed calls (greedy, 512 tokens, the sampler
-/// stopping at the first call); the rest are whole-file creates cut short, a parameter tag without its name, or
-/// `</think>` and nothing after it. With `<think>\n` alone about half are, most of the others the last observation or
-/// the task copied into the thought.
+/// The system message for small instruct models ([`SystemPrompt::Instruct`]): [`COMPACT_SYSTEM_PROMPT`]'s tools, the
+/// reply's two parts spelled out, and two example replies. Without the examples Qwen2.5-Coder-0.5B-Instruct, given
+/// the `<think>\n` prefill, answers in prose and never calls (0 of 24 held-out SWE-smith steps well-formed). With
+/// this message and the `<think>\nNext step:` prefill (greedy, 1,024 new tokens, the sampler stopping at the first
+/// call), on the 19 held-out steps whose expert call is at most 400 characters: the 1.5B writes 18 well-formed calls,
+/// the 0.5B 15 (its failures: two file creates that loop until the budget ends, one `</think>` with nothing after it,
+/// one parameter tag without its name). The earlier one-line wording gave the 0.5B 13 of 19 at 512 tokens, and 14
+/// at 1,024 with a line on the parameter syntax added. With `<think>\n` alone about half are well-formed, most of
+/// the others the last observation or the task copied into the thought.
 pub const INSTRUCT_SYSTEM_PROMPT: &str = r#"You solve tasks in the repository at /testbed by calling one function per reply. Functions:
 * bash(command): run a shell command.
 * str_replace_editor(command, path, file_text, old_str, new_str, insert_line, view_range): command is view, create, str_replace, insert or undo_edit.
 * submit(): finish.
-Each reply: a short thought inside <think>...</think>, then the function call. Never stop after </think>: the call must follow. No other text.
+Every reply has two parts, in this order, and nothing else:
+1. a short thought inside <think>...</think>;
+2. one function call: <function=NAME>, then <parameter=NAME>VALUE</parameter> for each parameter, then </function>.
+A reply ends with </function>, never with </think>. Keep new files short.
 
 Example replies:
 

@@ -42,7 +42,7 @@ fn eval_gold_and_empty_on_bundled_tasks_with_resume() {
 }
 
 /// From any folder: the bundled tasks, recipes and specs are found without the checkout as the working directory
-/// (the checkout the binary was built from); SRL_HOME names the folder explicitly.
+/// (the checkout the binary was built from); SRL_HOME names the folder explicitly (empty: unset).
 #[test]
 fn eval_runs_from_any_folder() {
     if skip() {
@@ -55,6 +55,9 @@ fn eval_runs_from_any_folder() {
     let summary = json(&dir.path().join("logs/away/summary.json"));
     assert_eq!((summary["total_instances"].as_u64(), summary["empty_patch_instances"].as_u64()), (Some(7), Some(7)));
     let out = bin().current_dir(dir.path()).env("SRL_HOME", root()).args(args).arg("home").output().unwrap();
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    // An empty SRL_HOME is unset, not the working directory.
+    let out = bin().current_dir(dir.path()).env("SRL_HOME", "").args(args).arg("empty-home").output().unwrap();
     assert!(out.status.success(), "stderr: {}", text(&out.stderr));
     let out = bin().current_dir(dir.path()).env("SRL_HOME", dir.path()).args(args).arg("nowhere").output().unwrap();
     let stderr = text(&out.stderr);

@@ -46,7 +46,8 @@ pub struct Paths {
 /// the working directory when it holds `environments/`, else the checkout this binary was built from. So the
 /// commands work from any folder.
 pub fn home() -> PathBuf {
-    if let Some(h) = std::env::var_os("SRL_HOME") {
+    // An empty SRL_HOME (`SRL_HOME= srl-swe ...`) is unset, not the working directory.
+    if let Some(h) = std::env::var_os("SRL_HOME").filter(|h| !h.is_empty()) {
         return PathBuf::from(h);
     }
     let here = PathBuf::from(".");

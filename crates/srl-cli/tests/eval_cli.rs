@@ -41,6 +41,44 @@ fn eval_gold_and_empty_on_bundled_tasks_with_resume() {
     assert_eq!((summary["resolved_instances"].as_u64(), summary["empty_patch_instances"].as_u64()), (Some(0), Some(7)));
 }
 
+/// `--validate`: the gold run, the empty patches run as the control (their tests on the unpatched repository),
+/// and the per-repository table beside them.
+#[test]
+fn eval_validate_runs_gold_and_the_empty_control_and_writes_the_table() {
+    if skip() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let report_dir = dir.path().to_str().unwrap();
+    let args = ["eval", "--split", "bundled", "--validate", "--instance-ids", IDS, "--report-dir", report_dir];
+    let out = srl(&[&args[..], &["--run-id", "v"]].concat());
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("validation: 2 instances, gold resolved 2, empty resolved 0, errors 0"), "{stdout}");
+    // The control ran: a test log, a graded report (unresolved) and the no-patch method, not an empty-patch skip.
+    let id = "srl-swe__datekit-1";
+    let report = json(&dir.path().join(format!("v.empty/empty/{id}/report.json")));
+    assert_eq!(report[id]["resolved"], false);
+    assert!(report[id]["tests_status"]["FAIL_TO_PASS"]["failure"].as_array().is_some_and(|f| !f.is_empty()));
+    let extras = json(&dir.path().join(format!("v.empty/empty/{id}/srl_extras.json")));
+    assert_eq!(extras["patch_method"], srl_eval::NO_PATCH);
+    let summary = json(&dir.path().join("v.empty/summary.json"));
+    assert_eq!(
+        (summary["completed_instances"].as_u64(), summary["empty_patch_instances"].as_u64()),
+        (Some(2), Some(0))
+    );
+    assert_eq!(json(&dir.path().join("v.gold/summary.json"))["resolved_instances"], 2);
+    let table = json(&dir.path().join("v.validation/validation.json"));
+    assert_eq!(table["repos"].as_array().map(Vec::len), Some(2));
+    assert_eq!((table["total"]["gold_resolved"].as_u64(), table["total"]["errors"].as_u64()), (Some(2), Some(0)));
+    let md = std::fs::read_to_string(dir.path().join("v.validation/validation.md")).unwrap();
+    assert!(md.contains("Every gold patch resolves its instance and no empty patch does."), "{md}");
+    // Again: both runs resume (nothing graded twice).
+    let out = srl(&[&args[..], &["--run-id", "v"]].concat());
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).matches("0 to grade, 2 already graded").count(), 2, "{}", text(&out.stdout));
+}
+
 /// From any folder: the bundled tasks, recipes and specs are found without the checkout as the working directory
 /// (the checkout the binary was built from); SRL_HOME names the folder explicitly (empty: unset).
 #[test]

@@ -24,8 +24,8 @@
 //!   rate is resolved / every instance of the dataset (500 for Verified), as SWE-bench's leaderboard counts.
 //! * [`predictions`] (JSONL, a JSON list, or a JSON object keyed by instance id; `gold` and `empty` built in),
 //!   [`dataset`] (a JSON/JSONL file in SWE-bench's schema, `bundled`, or `verified|lite|full` from the local Hugging
-//!   Face cache: `$HF_DATASETS_CACHE`, `$HF_HOME/{datasets,hub}`, `~/.cache/huggingface/{datasets,hub}`; only
-//!   JSON/JSONL files are read there, a cached Parquet/Arrow file gives an error saying how to export it),
+//!   Face cache: `$HF_DATASETS_CACHE`, `$HF_HOME/{datasets,hub}`, `~/.cache/huggingface/{datasets,hub}`: the hub
+//!   snapshot's Parquet `test` shards, or a JSON export; a Parquet file or folder of shards as `--dataset` too),
 //!   [`directives`], [`script`] ([`EnvFacts`], [`EnvSpecs`], [`EvalScriptConfig`], [`build_eval_script`]),
 //!   [`specs`] (SWE-bench's `env_specs.json` grouped into `environments/swe-bench/*.toml`).
 //! * [`runner`]: [`Harness::evaluate`] grades one prediction and never fails: the spec (`ImageBuildFailed` when
@@ -41,6 +41,9 @@
 //!   `diverge_below` (0.8), stops at `submit` or takes the tree's diff, and grades the patch in a fresh container
 //!   (model name `replay`); [`replay_run`] does many, writes [`ReplayLayout`] and keeps what a [`Keep`] filter
 //!   passes.
+//! * [`validate`]: [`Validation::from_runs`] reads a gold run and an empty-patch run (the tests on the unpatched
+//!   repository, [`HarnessOptions::run_empty`] and [`RunPlan::run_empty_patches`]) into a per-repository table
+//!   (gold resolved, empty resolved, errors and their reasons) and names every instance that is not a clean pass.
 //!
 //! Invariants:
 //! * Grading is a pure function of (log text, parser, expected lists, markers, config). An invalid log is a report
@@ -82,6 +85,7 @@ pub mod runner;
 pub mod script;
 pub mod specs;
 pub mod status;
+pub mod validate;
 
 pub use dataset::{DatasetSource, Split, load_dataset, load_files, load_source, resolve_dataset, select_instances};
 pub use directives::{test_directives, test_files};
@@ -96,8 +100,9 @@ pub use replay::{
     StepReplay, replay, replay_run,
 };
 pub use report::{ErrorKind, InstanceExtras, InstanceReport, ResolvedStatus, RunSummary, TestBucket, TestsStatus};
-pub use run::{RunPlan, plan_run, report_for, summarize_run};
-pub use runner::{Evaluation, Harness, HarnessOptions, env_facts};
+pub use run::{RunPlan, plan_run, report_for, summarize_run, summarize_run_with};
+pub use runner::{Evaluation, Harness, HarnessOptions, NO_PATCH, env_facts};
 pub use script::{EnvFacts, EnvSpecs, EvalScriptConfig, build_eval_script};
 pub use specs::{GeneratedSpec, specs_from_swebench, write_specs};
 pub use status::{StatusMap, TestStatus};
+pub use validate::{InstanceCheck, RepoRow, Side, Validation};

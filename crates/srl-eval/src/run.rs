@@ -67,6 +67,28 @@ pub fn plan_run(
     Ok(plan)
 }
 
+impl RunPlan {
+    /// Validation's control: the empty patches run too (the tests on the unpatched repository, with
+    /// [`crate::HarnessOptions::run_empty`]) instead of being set aside; graded ones are skipped unless `rerun`.
+    pub fn run_empty_patches(
+        &mut self,
+        instances: &[Instance],
+        predictions: &[Prediction],
+        layout: &RunLayout,
+        rerun: bool,
+    ) {
+        let empty: std::collections::HashSet<String> = std::mem::take(&mut self.empty_patch).into_iter().collect();
+        for inst in instances.iter().filter(|i| empty.contains(&i.instance_id)) {
+            let Some(pred) = predictions.iter().find(|p| p.instance_id == inst.instance_id) else { continue };
+            if !rerun && layout.is_graded(&pred.model_name_or_path, &inst.instance_id) {
+                self.already_graded.push(inst.instance_id.clone());
+            } else {
+                self.to_run.push((inst.clone(), pred.clone()));
+            }
+        }
+    }
+}
+
 /// SWE-bench's report for a prediction: `patch_is_None` for a `null` patch, otherwise the graded outcome of its log.
 /// `None` outcome (the patch did not apply, the tests timed out, the container failed) gives no report: SWE-bench
 /// writes none and counts the instance as an error; record why in `InstanceExtras`.
@@ -80,6 +102,17 @@ pub fn report_for(prediction: &Prediction, outcome: Option<&GradeOutcome>) -> Op
 /// The run summary from the reports on disk: every instance of `instances` is the total, `predictions` are the
 /// submitted ones.
 pub fn summarize_run(instances: &[Instance], predictions: &[Prediction], layout: &RunLayout) -> RunSummary {
+    summarize_run_with(instances, predictions, layout, false)
+}
+
+/// [`summarize_run`]; `empty_ran`: the empty patches were run as the control ([`RunPlan::run_empty_patches`]),
+/// so they count as completed (resolved or not) rather than as empty patches.
+pub fn summarize_run_with(
+    instances: &[Instance],
+    predictions: &[Prediction],
+    layout: &RunLayout,
+    empty_ran: bool,
+) -> RunSummary {
     let mut reports = BTreeMap::new();
     for p in predictions {
         if let Some(r) = layout.read_report(&p.model_name_or_path, &p.instance_id) {
@@ -88,7 +121,7 @@ pub fn summarize_run(instances: &[Instance], predictions: &[Prediction], layout:
     }
     let mut summary = RunSummary::build(
         instances.iter().map(|i| i.instance_id.as_str()),
-        predictions.iter().map(|p| (p.instance_id.as_str(), p.is_empty())),
+        predictions.iter().map(|p| (p.instance_id.as_str(), p.is_empty() && !empty_ran)),
         &reports,
     );
     for p in predictions {

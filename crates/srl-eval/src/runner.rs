@@ -33,6 +33,8 @@ use crate::script::{EnvFacts, EvalScriptConfig, build_eval_script};
 
 /// Where the eval script is written in the container.
 const EVAL_SCRIPT_PATH: &str = "/eval.sh";
+/// `srl_extras.json`'s `patch_method` of an empty patch run as the control ([`HarnessOptions::run_empty`]).
+pub const NO_PATCH: &str = "none (empty patch: the tests ran on the unpatched repository)";
 
 /// Settings of a harness. `Default`: SWE-bench's 1800 s per instance, 5.x grading, its markers, the sandbox's
 /// container limits (no network), 64 MiB of log kept.
@@ -46,6 +48,9 @@ pub struct HarnessOptions {
     pub container: ContainerOptions,
     /// Most bytes of test log kept (head and tail); SWE-bench keeps everything, so keep this large.
     pub output_cap: usize,
+    /// An empty patch runs the tests on the unpatched repository (validation's control) instead of failing to
+    /// apply. Plans leave empty patches out unless [`RunPlan::run_empty_patches`] puts them back.
+    pub run_empty: bool,
 }
 
 impl Default for HarnessOptions {
@@ -56,6 +61,7 @@ impl Default for HarnessOptions {
             markers: Markers::default(),
             container: ContainerOptions::default(),
             output_cap: 64 << 20,
+            run_empty: false,
         }
     }
 }
@@ -298,13 +304,17 @@ impl Harness {
         ev: &mut Evaluation,
     ) -> Result<(), Failure> {
         let failed = |e: srl_sandbox::SandboxError| (ErrorKind::ContainerFailed, e.to_string());
-        let applied = c.apply_patch(&ev.patch).await.map_err(failed)?;
-        match applied.method {
-            Some(m) => ev.extras.patch_method = Some(m.command().to_string()),
-            None => {
-                let why = applied.summary();
-                ev.test_output = Some(format!("{APPLY_PATCH_FAIL}\n{why}\n"));
-                return Err((ErrorKind::PatchFailed, why));
+        if self.options.run_empty && ev.patch.trim().is_empty() {
+            ev.extras.patch_method = Some(NO_PATCH.to_string());
+        } else {
+            let applied = c.apply_patch(&ev.patch).await.map_err(failed)?;
+            match applied.method {
+                Some(m) => ev.extras.patch_method = Some(m.command().to_string()),
+                None => {
+                    let why = applied.summary();
+                    ev.test_output = Some(format!("{APPLY_PATCH_FAIL}\n{why}\n"));
+                    return Err((ErrorKind::PatchFailed, why));
+                }
             }
         }
         c.write_file_with(EVAL_SCRIPT_PATH, script.as_bytes(), 0o755, 0, 0).await.map_err(failed)?;

@@ -9,8 +9,8 @@ use anyhow::{Context, bail};
 use srl_agent::bench::{Agent, BenchLayout, BenchOptions, Verdict, run_bench};
 use srl_core::Instance;
 use srl_eval::{
-    DatasetSource, Grading, HarnessOptions, PredictionSource, RunLayout, RunSummary, Split, load_source, plan_run,
-    select_instances, summarize_run,
+    DatasetSource, Grading, HarnessOptions, NO_PATCH, PredictionSource, RunLayout, RunSummary, Split, Validation,
+    load_source, plan_run, select_instances, summarize_run_with,
 };
 use srl_sandbox::ApplyMethod;
 
@@ -59,6 +59,12 @@ pub struct EvalArgs {
     /// Grading rules: `5.x` (SWE-bench's current harness) or `4.x`.
     #[arg(long, default_value = "5.x", value_parser = choice::<Grading>())]
     pub grading: Grading,
+    /// Validate the dataset's environments: grade the gold patches (run `<run-id>.gold`) and the empty patches,
+    /// whose tests run on the unpatched repository (`<run-id>.empty`); then write validation.json and
+    /// validation.md (gold resolved / empty resolved / errors per repository, every instance that is not a clean
+    /// pass with its reason) into `<report-dir>/<run-id>.validation/`. Default run id: `<split or dataset>.validate`.
+    #[arg(long, conflicts_with_all = ["predictions", "policy"])]
+    pub validate: bool,
 }
 
 /// What both ways of running share once the arguments are read.
@@ -76,6 +82,13 @@ impl Run {
     }
 }
 
+/// How [`grade_predictions`] runs: which predictions, the run's id, whether empty patches run as the control.
+struct Grade<'a> {
+    predictions: &'a str,
+    layout: RunLayout,
+    run_empty: bool,
+}
+
 pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     let source =
         dataset_source(args.split.as_deref(), args.paths.dataset.as_deref(), DatasetSource::Split(Split::Verified));
@@ -87,10 +100,31 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         ..HarnessOptions::default()
     };
     let run = Run { source, dataset, instances, options };
-    match &args.agent.policy {
-        Some(_) => agent(&args, run),
-        None => grade(&args, run),
+    match (&args.agent.policy, args.validate) {
+        (Some(_), _) => agent(&args, run),
+        (None, true) => validate(&args, run),
+        (None, false) => grade(&args, run),
     }
+}
+
+/// `--validate`: the gold run, the empty run (tests on the unpatched repository), then the validation table.
+fn validate(args: &EvalArgs, run: Run) -> anyhow::Result<()> {
+    let base = args.run_id.clone().unwrap_or_else(|| format!("{}.validate", source_name(&run.source)));
+    let mut layouts = Vec::new();
+    for (predictions, run_empty) in [("gold", false), ("empty", true)] {
+        let layout = RunLayout::new(&args.report_dir, format!("{base}.{predictions}"));
+        grade_predictions(args, &run, Grade { predictions, layout: layout.clone(), run_empty })?;
+        layouts.push(layout);
+    }
+    let v = Validation::from_runs(&run.instances, &layouts[0], &layouts[1]);
+    let (json, md) = v.write(&args.report_dir.join(format!("{base}.validation")))?;
+    let t = &v.total;
+    println!(
+        "validation: {} instances, gold resolved {}, empty resolved {}, errors {}",
+        t.instances, t.gold_resolved, t.empty_resolved, t.errors
+    );
+    println!("validation table: {} ({})", md.display(), json.display());
+    Ok(())
 }
 
 /// `--policy`: the agent's episode on each instance (resumed when its prediction exists), then its grading.
@@ -132,8 +166,22 @@ fn agent(args: &EvalArgs, run: Run) -> anyhow::Result<()> {
 /// `--predictions`: grades them (skipping instances graded earlier unless `--rerun`), then the summary.
 fn grade(args: &EvalArgs, run: Run) -> anyhow::Result<()> {
     let Some(pred_arg) = args.predictions.as_deref() else {
-        bail!("give --predictions FILE (SWE-bench's predictions), `gold` or `empty`, or --policy to run an agent");
+        bail!(
+            "give --predictions FILE (SWE-bench's predictions), `gold` or `empty`, --policy to run an agent, or \
+             --validate"
+        );
     };
+    let name = match PredictionSource::parse(pred_arg) {
+        PredictionSource::File(p) => p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
+        _ => pred_arg.to_string(),
+    };
+    let layout = run.layout(args, &name);
+    grade_predictions(args, &run, Grade { predictions: pred_arg, layout, run_empty: false })
+}
+
+/// Grades one set of predictions into `g.layout`, prints and writes the summary.
+fn grade_predictions(args: &EvalArgs, run: &Run, g: Grade<'_>) -> anyhow::Result<()> {
+    let Grade { predictions: pred_arg, layout, run_empty } = g;
     let pred_source = PredictionSource::parse(pred_arg);
     let mut predictions =
         pred_source.load(&run.instances).with_context(|| format!("loading --predictions {pred_arg}"))?;
@@ -141,12 +189,10 @@ fn grade(args: &EvalArgs, run: Run) -> anyhow::Result<()> {
         let wanted: HashSet<&str> = args.instance_ids.iter().map(String::as_str).collect();
         predictions.retain(|p| wanted.contains(p.instance_id.as_str()));
     }
-    let name = match &pred_source {
-        PredictionSource::File(p) => p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
-        _ => pred_arg.to_string(),
-    };
-    let layout = run.layout(args, &name);
-    let plan = plan_run(&run.instances, &predictions, &layout, args.rerun)?;
+    let mut plan = plan_run(&run.instances, &predictions, &layout, args.rerun)?;
+    if run_empty {
+        plan.run_empty_patches(&run.instances, &predictions, &layout, args.rerun);
+    }
     if !plan.unknown.is_empty() {
         let shown: Vec<&str> = plan.unknown.iter().take(5).map(String::as_str).collect();
         bail!(
@@ -166,7 +212,8 @@ fn grade(args: &EvalArgs, run: Run) -> anyhow::Result<()> {
     block(async {
         let hosts = args.hosts.connect(args.max_workers, Some(&layout.run_id)).await?;
         let spin = spinner();
-        let h = harness(&args.paths, &hosts, &spin, run.instances.clone(), run.options)?;
+        let options = HarnessOptions { run_empty, ..run.options.clone() };
+        let h = harness(&args.paths, &hosts, &spin, run.instances.clone(), options)?;
         spin.finish_and_clear();
         let graded_earlier = |id: &String| {
             let p = predictions.iter().find(|p| &p.instance_id == id);
@@ -177,7 +224,9 @@ fn grade(args: &EvalArgs, run: Run) -> anyhow::Result<()> {
         h.run(&layout, &plan, hosts.total_capacity(), |ev| {
             let verdict = Verdict::of(ev);
             let fuzz = match ev.extras.patch_method.as_deref() {
-                Some(m) if m != ApplyMethod::GitApply.command() => format!(" [patch applied with `{m}`]"),
+                Some(m) if m != ApplyMethod::GitApply.command() && m != NO_PATCH => {
+                    format!(" [patch applied with `{m}`]")
+                }
                 _ => String::new(),
             };
             tally.record(format!("{}: {verdict}{fuzz}", ev.instance_id), ev.resolved(), ev.error().is_some());
@@ -186,7 +235,7 @@ fn grade(args: &EvalArgs, run: Run) -> anyhow::Result<()> {
         tally.bar.finish_and_clear();
         Ok(())
     })?;
-    let summary = summarize_run(&run.dataset, &predictions, &layout);
+    let summary = summarize_run_with(&run.dataset, &predictions, &layout, run_empty);
     let path = layout.write_summary(&summary)?;
     print_summary(&summary, &path);
     Ok(())

@@ -171,7 +171,7 @@ impl Validation {
     }
 }
 
-/// A side's outcome; when it is not resolved, why (the error kind and the first line of its message, or the counts
+/// A side's outcome; when it is not resolved, why (the error kind and the last lines of its message, or the counts
 /// of failing FAIL_TO_PASS / PASS_TO_PASS tests); and the error kind's name (meaningful for [`Side::Error`]).
 fn side_of(report: Option<&InstanceReport>, extras: Option<&InstanceExtras>) -> (Side, Option<String>, &'static str) {
     match report {
@@ -194,7 +194,9 @@ fn side_of(report: Option<&InstanceReport>, extras: Option<&InstanceExtras>) -> 
         }
         None => {
             let kind = extras.and_then(|x| x.error.as_ref()).map(error_name).unwrap_or("not_run");
-            let message = extras.and_then(|x| x.message.as_deref()).and_then(|m| m.lines().next()).unwrap_or("");
+            // The last two lines, as the CLI prints an error (a build's cause is at the end of its log).
+            let message =
+                extras.and_then(|x| x.message.as_deref()).map(|m| crate::log::tail_lines(m, 2)).unwrap_or_default();
             let why = if message.is_empty() { kind.to_string() } else { format!("{kind}: {message}") };
             (Side::Error, Some(why), kind)
         }
@@ -270,7 +272,13 @@ mod tests {
         graded(&empty, "empty", "a__x-2", false);
         graded(&gold, "gold", "b__y-1", true);
         graded(&empty, "empty", "b__y-1", true);
-        errored(&gold, "gold", "b__y-2", ErrorKind::ImageBuildFailed, "MarkupSafe==2.1.1: no wheel\nmore");
+        errored(
+            &gold,
+            "gold",
+            "b__y-2",
+            ErrorKind::ImageBuildFailed,
+            "pip download failed:\nERROR: MarkupSafe==2.1.1\n",
+        );
         errored(&empty, "empty", "b__y-2", ErrorKind::Timeout, "the tests ran past 60 s");
 
         let v = Validation::from_runs(&instances, &gold, &empty);
@@ -295,7 +303,10 @@ mod tests {
         assert_eq!(by_id("b__y-1").reason.as_deref(), Some("empty resolved (the tests do not see the bug)"));
         assert_eq!(
             by_id("b__y-2").reason.as_deref(),
-            Some("gold: image_build_failed: MarkupSafe==2.1.1: no wheel; empty: timeout: the tests ran past 60 s")
+            Some(
+                "gold: image_build_failed: pip download failed: | ERROR: MarkupSafe==2.1.1; empty: timeout: the tests ran \
+                 past 60 s"
+            )
         );
 
         let (json, md) = v.write(&dir.path().join("v.validation")).unwrap();

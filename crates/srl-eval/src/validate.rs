@@ -69,7 +69,7 @@ pub struct Validation {
 impl Validation {
     /// Reads the gold run's and the empty run's results of `instances` (model names `gold` and `empty`).
     pub fn from_runs(instances: &[Instance], gold: &RunLayout, empty: &RunLayout) -> Validation {
-        let side = |layout: &RunLayout, model: &str, id: &str| -> (Side, Option<String>, &'static str) {
+        let side = |layout: &RunLayout, model: &str, id: &str| -> (Side, Option<String>, String) {
             side_of(layout.read_report(model, id).as_ref(), layout.read_extras(model, id).as_ref())
         };
         let mut checks = Vec::with_capacity(instances.len());
@@ -173,9 +173,9 @@ impl Validation {
 
 /// A side's outcome; when it is not resolved, why (the error kind and the last lines of its message, or the counts
 /// of failing FAIL_TO_PASS / PASS_TO_PASS tests); and the error kind's name (meaningful for [`Side::Error`]).
-fn side_of(report: Option<&InstanceReport>, extras: Option<&InstanceExtras>) -> (Side, Option<String>, &'static str) {
+fn side_of(report: Option<&InstanceReport>, extras: Option<&InstanceExtras>) -> (Side, Option<String>, String) {
     match report {
-        Some(r) if r.resolved => (Side::Resolved, None, ""),
+        Some(r) if r.resolved => (Side::Resolved, None, String::new()),
         Some(r) => {
             let why = match &r.tests_status {
                 Some(t) => format!(
@@ -190,10 +190,10 @@ fn side_of(report: Option<&InstanceReport>, extras: Option<&InstanceExtras>) -> 
                     None => "no test results".to_string(),
                 },
             };
-            (Side::Unresolved, Some(why), "")
+            (Side::Unresolved, Some(why), String::new())
         }
         None => {
-            let kind = extras.and_then(|x| x.error.as_ref()).map(error_name).unwrap_or("not_run");
+            let kind = extras.and_then(|x| x.error.as_ref()).map_or_else(|| "not_run".to_string(), error_name);
             // The last two lines, as the CLI prints an error (a build's cause is at the end of its log).
             let message =
                 extras.and_then(|x| x.message.as_deref()).map(|m| crate::log::tail_lines(m, 2)).unwrap_or_default();
@@ -203,15 +203,11 @@ fn side_of(report: Option<&InstanceReport>, extras: Option<&InstanceExtras>) -> 
     }
 }
 
-fn error_name(kind: &ErrorKind) -> &'static str {
-    match kind {
-        ErrorKind::Timeout => "timeout",
-        ErrorKind::PatchFailed => "patch_failed",
-        ErrorKind::ImageBuildFailed => "image_build_failed",
-        ErrorKind::ContainerFailed => "container_failed",
-        ErrorKind::InvalidLog => "invalid_log",
-        ErrorKind::EmptyPatch => "empty_patch",
-        ErrorKind::Other => "other",
+/// The kind as `srl_extras.json` writes it (its serde name, e.g. `image_build_failed`).
+fn error_name(kind: &ErrorKind) -> String {
+    match serde_json::to_value(kind) {
+        Ok(serde_json::Value::String(name)) => name,
+        _ => format!("{kind:?}"),
     }
 }
 

@@ -29,8 +29,14 @@ pub struct TrainState {
     pub rng_word_pos: String,
     /// Seconds trained before this run segment.
     pub elapsed_s: f64,
-    /// Best validation similarity and its step.
+    /// Best validation score and its step.
     pub best: Option<(usize, f64)>,
+    /// What `best` measures: `"similarity"` (SRL/SFT stages) or `"resolve_rate"` (RLVR stages).
+    #[serde(default)]
+    pub best_metric: Option<String>,
+    /// RLVR tasks drawn so far (epoch = cursor / tasks, position = cursor % tasks).
+    #[serde(default)]
+    pub task_cursor: u64,
 }
 
 pub fn step_dir_name(step: usize) -> String {

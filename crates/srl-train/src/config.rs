@@ -27,6 +27,12 @@ pub struct TrainConfig {
     pub validation: ValidationConfig,
     pub checkpoint: CheckpointConfig,
     pub logging: LoggingConfig,
+    /// RLVR: episodes in the sandbox, rewarded by the test outcome (`algorithm.kind = "rlvr"` or an `rlvr` stage).
+    pub rlvr: RlvrConfig,
+    /// A curriculum: `[[stages]]` run one after the other in one run folder (for example SRL, then RLVR). When
+    /// given, they replace `algorithm.kind` and `algorithm.steps` (the run has the sum of their steps). Default
+    /// none: one stage of `algorithm.kind` for `algorithm.steps`.
+    pub stages: Vec<Stage>,
 }
 
 /// `[model]`
@@ -87,6 +93,21 @@ srl_core::choice_enum! {
         Srl = "srl",
         /// Supervised fine-tuning on the expert targets for every step.
         Sft = "sft",
+        /// RLVR: GRPO over whole agent episodes in the sandbox, rewarded by the graded outcome (`[rlvr]`).
+        Rlvr = "rlvr",
+    }
+}
+
+srl_core::choice_enum! {
+    /// `rlvr.reward`: an episode's reward from its grading.
+    #[derive(Default)]
+    pub enum RlvrReward: "rlvr.reward" {
+        /// 1 when resolved (every FAIL_TO_PASS and PASS_TO_PASS test passes), else 0.
+        #[default]
+        Binary = "binary",
+        /// 1 when resolved; else, when every PASS_TO_PASS test still passes, the fraction of FAIL_TO_PASS tests that
+        /// pass; else 0.
+        Partial = "partial",
     }
 }
 
@@ -99,6 +120,85 @@ srl_core::choice_enum! {
         Constant = "constant",
         /// Cosine decay from the peak to `min_lr_ratio` times the peak at the last step.
         Cosine = "cosine",
+    }
+}
+
+/// One `[[stages]]` entry of a curriculum.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Stage {
+    /// `"srl"` (GRPO on the step similarity, after `sft.warmup_steps` SFT steps counted from the stage's start),
+    /// `"sft"` or `"rlvr"`.
+    pub kind: AlgorithmKind,
+    /// Optimizer steps of the stage (at least 1).
+    pub steps: usize,
+    /// The stage's peak learning rate; absent: `optimizer.lr` (and `sft.lr` for SFT steps).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lr: Option<f64>,
+}
+
+/// `[rlvr]`: where episodes run and how they are rewarded. The prompts are the `[data]` ones (window, system and
+/// task messages, cuts, prefill), so the agent sees what SRL trained on; `[sampling]` samples every turn;
+/// `grpo.prompts_per_batch` tasks of `grpo.group_size` episodes each make a batch.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RlvrConfig {
+    /// The tasks: `"bundled"` (default: the tasks under tasks/), or a SWE-bench dataset file (JSONL, JSON or
+    /// Parquet; images are built as `srl-swe eval` builds them, from `--mirror-dir` for real repositories).
+    pub tasks: String,
+    /// Train on these instance ids only (default: every task not held out).
+    pub instance_ids: Vec<String>,
+    /// Tasks held out for validation (resolve rate); never trained on. Default none.
+    pub holdout_ids: Vec<String>,
+    /// `"binary"` (default) or `"partial"` (the fraction of FAIL_TO_PASS tests passing, PASS_TO_PASS kept).
+    pub reward: RlvrReward,
+    /// Subtracted from the reward of an episode that ended by `max_format_errors` format errors in a row.
+    /// Default 0.0.
+    pub format_error_penalty: f64,
+    /// Episodes cut off by the step, token or time budget are left out of the loss (and of their group's
+    /// advantages) instead of scoring 0, as DeepSWE's compact filtering does. Default false.
+    pub mask_truncated: bool,
+    /// Policy calls per episode (format-error turns count). Default 16.
+    pub max_turns: usize,
+    /// Format errors in a row that end an episode. Default 3.
+    pub max_format_errors: usize,
+    /// Prompt + completion tokens per episode (0: no limit). Default 0.
+    pub max_episode_tokens: u64,
+    /// Wall-clock seconds per episode (0: no limit). Default 0.
+    pub time_budget_s: u64,
+    /// Time limit of each bash action, seconds. Default 60.
+    pub exec_timeout_s: u64,
+    /// Time limit of a grading's test run, seconds. Default 600.
+    pub eval_timeout_s: u64,
+    /// Containers at once (episodes and gradings). A run is reproducible when every episode of a sampling round
+    /// starts at once (`concurrency` at least `prompts_per_batch * group_size`); with fewer slots the turn batches
+    /// depend on timing. Default 16.
+    pub concurrency: usize,
+    /// Episodes per held-out task at validation. Default 1.
+    pub valid_episodes: usize,
+    /// Sampling temperature of validation episodes (0: greedy, default).
+    pub valid_temperature: f64,
+}
+
+impl Default for RlvrConfig {
+    fn default() -> Self {
+        RlvrConfig {
+            tasks: "bundled".into(),
+            instance_ids: Vec::new(),
+            holdout_ids: Vec::new(),
+            reward: RlvrReward::Binary,
+            format_error_penalty: 0.0,
+            mask_truncated: false,
+            max_turns: 16,
+            max_format_errors: 3,
+            max_episode_tokens: 0,
+            time_budget_s: 0,
+            exec_timeout_s: 60,
+            eval_timeout_s: 600,
+            concurrency: 16,
+            valid_episodes: 1,
+            valid_temperature: 0.0,
+        }
     }
 }
 
@@ -482,13 +582,78 @@ impl TrainConfig {
         if !(0.0..=1.0).contains(&self.data.holdout_fraction) {
             return bad("data.holdout_fraction", "must be in [0, 1]");
         }
-        if self.data.paths.is_empty() {
+        if self.data.paths.is_empty() && self.needs_steps() {
             return bad("data.paths", "must name at least one file");
+        }
+        for (i, st) in self.stages.iter().enumerate() {
+            if st.steps == 0 {
+                return bad(&format!("stages[{i}].steps"), "must be at least 1");
+            }
+            if st.lr.is_some_and(|lr| lr.is_nan() || lr < 0.0) {
+                return bad(&format!("stages[{i}].lr"), "must be at least 0");
+            }
+        }
+        let r = &self.rlvr;
+        if r.max_turns == 0 {
+            return bad("rlvr.max_turns", "must be at least 1");
+        }
+        if r.max_format_errors == 0 {
+            return bad("rlvr.max_format_errors", "must be at least 1");
+        }
+        if r.exec_timeout_s == 0 || r.eval_timeout_s == 0 {
+            return bad("rlvr.exec_timeout_s", "rlvr.exec_timeout_s and rlvr.eval_timeout_s must be positive");
+        }
+        if r.concurrency == 0 {
+            return bad("rlvr.concurrency", "must be at least 1");
+        }
+        if r.format_error_penalty.is_nan() || r.format_error_penalty < 0.0 {
+            return bad("rlvr.format_error_penalty", "must be at least 0");
+        }
+        if r.valid_temperature.is_nan() || r.valid_temperature < 0.0 {
+            return bad("rlvr.valid_temperature", "must be at least 0");
         }
         if self.model.training == TrainingMode::Lora {
             self.lora_config(0).validate(Path::new("lora")).map_err(|e| TrainError::Config(format!("`lora`: {e}")))?;
         }
         Ok(())
+    }
+
+    /// The run's stages: `[[stages]]`, or one stage of `algorithm.kind` for `algorithm.steps`.
+    pub fn stages(&self) -> Vec<Stage> {
+        if self.stages.is_empty() {
+            vec![Stage { kind: self.algorithm.kind, steps: self.algorithm.steps, lr: None }]
+        } else {
+            self.stages.clone()
+        }
+    }
+
+    /// Optimizer steps of the whole run.
+    pub fn total_steps(&self) -> usize {
+        self.stages().iter().map(|s| s.steps).sum()
+    }
+
+    /// The stage of optimizer step `step` (1-based): its index, its kind and the step it starts after.
+    pub fn stage_at(&self, step: usize) -> (usize, Stage, usize) {
+        let stages = self.stages();
+        let mut start = 0;
+        let last = stages.len() - 1;
+        for (i, s) in stages.iter().enumerate() {
+            if step <= start + s.steps || i == last {
+                return (i, s.clone(), start);
+            }
+            start += s.steps;
+        }
+        (last, stages[last].clone(), start)
+    }
+
+    /// Whether some stage trains on step examples (SRL or SFT).
+    pub fn needs_steps(&self) -> bool {
+        self.stages().iter().any(|s| s.kind != AlgorithmKind::Rlvr)
+    }
+
+    /// Whether some stage runs episodes in the sandbox.
+    pub fn needs_rlvr(&self) -> bool {
+        self.stages().iter().any(|s| s.kind == AlgorithmKind::Rlvr)
     }
 
     /// The policy crate's LoRA config.

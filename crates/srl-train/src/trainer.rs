@@ -10,6 +10,7 @@ use rand::seq::SliceRandom;
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
+use srl_core::{Instance, Message};
 use srl_data::StepExample;
 use srl_policy::{Policy, PolicyOptions, SampleOptions, Training};
 use srl_reward::{Metric, Scorer};
@@ -19,17 +20,23 @@ use crate::config::{AlgorithmKind, TrainConfig, TrainingMode};
 use crate::error::{Result, TrainError};
 use crate::grpo;
 use crate::optim::{AdamW, AdamWParams, GradAccum, clip_grad_norm, lr_at};
+use crate::rlvr::{self, EpisodeRunner, Masked, RolloutRecord, TurnSample};
 use crate::steps::{StepEvalOptions, evaluate_steps};
 
 pub const METRICS: &str = "metrics.jsonl";
+/// RLVR's episodes, one JSON line each ([`RolloutRecord`]).
+pub const ROLLOUTS: &str = "rollouts.jsonl";
 pub const CONFIG: &str = "config.toml";
 
 /// One line of `metrics.jsonl`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct StepRecord {
     pub step: usize,
-    /// `"sft"` or `"grpo"`.
+    /// `"sft"`, `"grpo"` (SRL) or `"rlvr"`.
     pub phase: String,
+    /// The curriculum stage (index into `[[stages]]`; 0 for a run of one stage).
+    #[serde(default)]
+    pub stage: usize,
     /// Seconds since the run started (resumed segments included).
     pub time_s: f64,
     pub lr: f64,
@@ -56,6 +63,9 @@ pub struct StepRecord {
     pub kl: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub clip_frac: Option<f64>,
+    /// RLVR: the episodes of the step, what they did and where the time went.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub rlvr: Option<RlvrRecord>,
     pub sample_s: f64,
     pub reward_s: f64,
     /// Log-prob forward and backward.
@@ -65,6 +75,27 @@ pub struct StepRecord {
     pub train_tokens_per_s: f64,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub valid: Option<ValidRecord>,
+}
+
+/// An RLVR step's episodes (every sampled one, masked and dropped groups included). The times of episodes and
+/// gradings are sums over concurrent containers; `rollout_s` is the wall-clock of the sampling rounds, of which
+/// the record's `sample_s` is the policy's share.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RlvrRecord {
+    pub episodes: usize,
+    /// Resolved episodes over graded (unmasked) ones.
+    pub resolve_rate: f64,
+    /// Episodes left out: infrastructure failures, and budget cut-offs under `rlvr.mask_truncated`.
+    pub masked: usize,
+    /// Policy calls per episode (format-error turns included).
+    pub turns_mean: f64,
+    /// Completion tokens per episode.
+    pub tokens_mean: f64,
+    /// Episodes by exit (`submitted`, `step_limit`, `format_errors`, ...).
+    pub exits: std::collections::BTreeMap<String, usize>,
+    pub rollout_s: f64,
+    pub sandbox_s: f64,
+    pub grade_s: f64,
 }
 
 /// Greedy validation.
@@ -79,6 +110,114 @@ pub struct ValidRecord {
     pub reward_mean: f64,
     /// Counts: malformed, [0, .25), [.25, .5), [.5, .75), [.75, 1), exactly 1.
     pub reward_hist: [usize; 6],
+    /// RLVR stages: resolved episodes over graded ones on the held-out tasks (`examples` counts episodes).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub resolve_rate: Option<f64>,
+}
+
+impl ValidRecord {
+    /// What "best" compares: the resolve rate when there is one, else the similarity.
+    pub fn score(&self) -> (&'static str, f64) {
+        match self.resolve_rate {
+            Some(r) => ("resolve_rate", r),
+            None => ("similarity", self.similarity),
+        }
+    }
+}
+
+/// RLVR's sandbox: where episodes run, the runtime they run on, and the tasks.
+pub struct RlvrEnv {
+    pub runner: Box<dyn EpisodeRunner>,
+    pub handle: tokio::runtime::Handle,
+    /// Training tasks (a group of `grpo.group_size` episodes each).
+    pub train: Vec<Instance>,
+    /// Held-out tasks for validation (empty: the training tasks, and the record says so).
+    pub valid: Vec<Instance>,
+}
+
+/// Counts over a set of RLVR episodes.
+#[derive(Default)]
+struct EpisodeTally {
+    episodes: usize,
+    graded: usize,
+    resolved: usize,
+    masked: usize,
+    turns: usize,
+    format_errors: usize,
+    tokens: usize,
+    exits: std::collections::BTreeMap<String, usize>,
+    sample_s: f64,
+    rollout_s: f64,
+    sandbox_s: f64,
+    grade_s: f64,
+}
+
+impl EpisodeTally {
+    fn add(&mut self, r: &rlvr::Rollout, score: &std::result::Result<f64, Masked>) {
+        self.episodes += 1;
+        match score {
+            Ok(_) => {
+                self.graded += 1;
+                self.resolved += usize::from(r.grade.resolved);
+            }
+            Err(_) => self.masked += 1,
+        }
+        let exit = r.run.exit().map_or("no_episode", |e| e.as_str());
+        *self.exits.entry(exit.to_string()).or_default() += 1;
+        if let Some(ep) = &r.run.episode {
+            self.turns += ep.steps;
+            self.format_errors += ep.format_errors;
+        }
+        self.tokens += r.turns.iter().map(|t| t.completion.len()).sum::<usize>();
+        self.sandbox_s += r.sandbox_s;
+        self.grade_s += r.grade_s;
+    }
+
+    fn format_rate(&self) -> f64 {
+        if self.turns == 0 { 0.0 } else { 1.0 - self.format_errors as f64 / self.turns as f64 }
+    }
+
+    fn record(&self) -> RlvrRecord {
+        let per = |x: usize| x as f64 / self.episodes.max(1) as f64;
+        RlvrRecord {
+            episodes: self.episodes,
+            resolve_rate: self.resolved as f64 / self.graded.max(1) as f64,
+            masked: self.masked,
+            turns_mean: per(self.turns),
+            tokens_mean: per(self.tokens),
+            exits: self.exits.clone(),
+            rollout_s: self.rollout_s,
+            sandbox_s: self.sandbox_s,
+            grade_s: self.grade_s,
+        }
+    }
+}
+
+fn rollout_line(
+    step: usize,
+    split: &str,
+    group: usize,
+    instance_id: &str,
+    r: &rlvr::Rollout,
+    score: &std::result::Result<f64, Masked>,
+) -> RolloutRecord {
+    let ep = r.run.episode.as_ref();
+    RolloutRecord {
+        step,
+        split: split.into(),
+        instance_id: instance_id.to_string(),
+        group,
+        exit: r.run.exit().map_or("no_episode".into(), |e| e.to_string()),
+        turns: ep.map_or(0, |e| e.steps),
+        format_errors: ep.map_or(0, |e| e.format_errors),
+        completion_tokens: r.turns.iter().map(|t| t.completion.len()).sum(),
+        patch_bytes: ep.and_then(|e| e.patch.as_ref()).map_or(0, String::len),
+        grade: r.grade.clone(),
+        reward: score.as_ref().ok().copied(),
+        masked: score.as_ref().err().copied(),
+        episode_s: r.episode_s,
+        grade_s: r.grade_s,
+    }
 }
 
 /// How a run ended.
@@ -89,8 +228,9 @@ pub struct RunSummary {
     pub last_checkpoint: Option<PathBuf>,
 }
 
-/// A GRPO training row: prompt, completion, old log-probs, advantage.
-type Row = (Vec<u32>, Vec<u32>, Vec<f32>, f32);
+/// A GRPO training row: prompt ids (context), completion ids (the targets: tokens the policy wrote), their
+/// sampling log-probs, the advantage.
+pub type Row = (Vec<u32>, Vec<u32>, Vec<f32>, f32);
 
 /// Prompts tokenized so far, and how many of them the system message and the task alone made longer than
 /// `model.max_prompt_tokens` (kept whole). One warning the first time, one summary at the end of the run.
@@ -158,6 +298,7 @@ pub struct Trainer {
     rng: ChaCha8Rng,
     records: Vec<StepRecord>,
     started: Instant,
+    rlvr: Option<RlvrEnv>,
 }
 
 /// Policy options from the config.
@@ -186,11 +327,16 @@ impl Trainer {
     /// latest checkpoint under `out` is restored (an error when there is none); without it, a folder that
     /// already holds a run is an error.
     pub fn new(cfg: TrainConfig, root: &Path, out: &Path, resume: bool) -> Result<Trainer> {
-        let (files, split) = crate::data::load_split(root, &cfg.data)?;
-        tracing::info!(files = files.len(), train = split.train.len(), valid = split.valid.len(), "data loaded");
+        let (train, valid) = if cfg.needs_steps() {
+            let (files, split) = crate::data::load_split(root, &cfg.data)?;
+            tracing::info!(files = files.len(), train = split.train.len(), valid = split.valid.len(), "data loaded");
+            (split.train, split.valid)
+        } else {
+            (Vec::new(), Vec::new())
+        };
         let model = prepare_model(&cfg)?;
         let policy = Policy::load(&model, &policy_options(&cfg))?;
-        Self::from_parts(cfg, policy, split.train, split.valid, out, resume)
+        Self::from_parts(cfg, policy, train, valid, out, resume)
     }
 
     /// A trainer over an already loaded policy and examples (tests, benchmarks).
@@ -203,7 +349,7 @@ impl Trainer {
         resume: bool,
     ) -> Result<Trainer> {
         cfg.validate()?;
-        if train.is_empty() {
+        if train.is_empty() && cfg.needs_steps() {
             return Err(TrainError::Data("no training examples".into()));
         }
         let ckpt_root = out.join("checkpoints");
@@ -250,11 +396,21 @@ impl Trainer {
             metric,
             records: Vec::new(),
             started: Instant::now(),
+            rlvr: None,
         };
         if let Some(dir) = latest {
             t.restore(&dir)?;
         }
         Ok(t)
+    }
+
+    /// Gives RLVR stages their sandbox and tasks (a run with an `rlvr` stage cannot start without it).
+    pub fn with_rlvr(mut self, env: RlvrEnv) -> Result<Trainer> {
+        if env.train.is_empty() {
+            return Err(TrainError::Data("RLVR: no training tasks".into()));
+        }
+        self.rlvr = Some(env);
+        Ok(self)
     }
 
     pub fn policy(&self) -> &Policy {
@@ -301,14 +457,47 @@ impl Trainer {
             }
         }
         srl_core::fs::write_atomic(&mpath, kept.as_bytes()).map_err(|e| TrainError::io(&mpath, e))?;
+        // The same for RLVR's episodes: those of later steps run again.
+        let rpath = self.out.join(ROLLOUTS);
+        if let Ok(text) = std::fs::read_to_string(&rpath) {
+            let kept: String = text
+                .lines()
+                .filter(|l| serde_json::from_str::<RolloutRecord>(l).is_ok_and(|r| r.step <= state.step))
+                .flat_map(|l| [l, "\n"])
+                .collect();
+            srl_core::fs::write_atomic(&rpath, kept.as_bytes()).map_err(|e| TrainError::io(&rpath, e))?;
+        }
         tracing::info!(step = state.step, dir = %dir.display(), "resumed");
         self.state = state;
         Ok(())
     }
 
-    /// The phase of optimizer step `step` (1-based).
+    /// The phase of optimizer step `step` (1-based): its stage and whether it is an SFT step (an `sft` stage, or
+    /// the first `sft.warmup_steps` steps of an `srl` stage).
+    fn phase(&self, step: usize) -> (usize, AlgorithmKind) {
+        let (i, stage, start) = self.cfg.stage_at(step);
+        let kind = match stage.kind {
+            AlgorithmKind::Srl if step - start <= self.cfg.sft.warmup_steps => AlgorithmKind::Sft,
+            k => k,
+        };
+        (i, kind)
+    }
+
     fn is_sft(&self, step: usize) -> bool {
-        self.cfg.algorithm.kind == AlgorithmKind::Sft || step <= self.cfg.sft.warmup_steps
+        self.phase(step).1 == AlgorithmKind::Sft
+    }
+
+    /// The next training task of RLVR (a fresh seeded permutation per epoch, as for examples).
+    fn next_task(&mut self, n: usize) -> usize {
+        let n = n as u64;
+        let epoch = self.state.task_cursor / n;
+        let pos = (self.state.task_cursor % n) as usize;
+        self.state.task_cursor += 1;
+        let mut order: Vec<usize> = (0..n as usize).collect();
+        let mut r = ChaCha8Rng::seed_from_u64(self.cfg.algorithm.seed ^ 0x7a5c_da7a);
+        r.set_stream(epoch);
+        order.shuffle(&mut r);
+        order[pos]
     }
 
     /// The next example index of the data stream (a fresh seeded permutation per epoch).
@@ -354,15 +543,24 @@ impl Trainer {
 
     fn lr(&self, step0: usize) -> f64 {
         let s = &self.cfg.schedule;
-        let peak =
-            if self.is_sft(step0 + 1) && self.cfg.sft.lr > 0.0 { self.cfg.sft.lr } else { self.cfg.optimizer.lr };
-        lr_at(s.kind, peak, step0, s.warmup_steps, self.cfg.algorithm.steps, s.min_lr_ratio)
+        let stage_lr = self.cfg.stage_at(step0 + 1).1.lr;
+        let peak = match stage_lr {
+            Some(lr) => lr,
+            None if self.is_sft(step0 + 1) && self.cfg.sft.lr > 0.0 => self.cfg.sft.lr,
+            None => self.cfg.optimizer.lr,
+        };
+        lr_at(s.kind, peak, step0, s.warmup_steps, self.cfg.total_steps(), s.min_lr_ratio)
     }
 
-    /// Runs until `algorithm.steps` or until `stop` is set (then a checkpoint is written). `on_step` sees every
-    /// record (progress bars).
+    /// Runs until the last stage's last step or until `stop` is set (then a checkpoint is written). `on_step`
+    /// sees every record (progress bars).
     pub fn run(&mut self, stop: &AtomicBool, on_step: &mut dyn FnMut(&StepRecord)) -> Result<RunSummary> {
-        let total = self.cfg.algorithm.steps;
+        let total = self.cfg.total_steps();
+        if self.cfg.needs_rlvr() && self.rlvr.is_none() {
+            return Err(TrainError::Invalid(
+                "an `rlvr` stage needs a sandbox and tasks (`srl-swe train` connects to Docker for it)".into(),
+            ));
+        }
         let mut last_ckpt = None;
         let mut interrupted = false;
         while self.state.step < total {
@@ -371,9 +569,21 @@ impl Trainer {
             let v_every = self.cfg.validation.every;
             let mut new_best = false;
             if v_every > 0 && (step % v_every == 0 || step == total) {
-                let v = self.validate()?;
-                if self.state.best.is_none_or(|(_, b)| v.similarity > b) {
-                    self.state.best = Some((step, v.similarity));
+                // An RLVR stage validates by resolve rate, from the step before it starts (its baseline) on.
+                let rlvr_next = step < total && self.phase(step + 1).1 == AlgorithmKind::Rlvr;
+                let v = if self.phase(step).1 == AlgorithmKind::Rlvr || rlvr_next {
+                    self.validate_rlvr()?
+                } else {
+                    self.validate()?
+                };
+                // The best is compared within one metric: an RLVR stage starts its own.
+                let (metric, value) = v.score();
+                if self.state.best_metric.as_deref().is_some_and(|m| m != metric) {
+                    self.state.best = None;
+                }
+                self.state.best_metric = Some(metric.to_string());
+                if self.state.best.is_none_or(|(_, b)| value > b) {
+                    self.state.best = Some((step, value));
                     new_best = true;
                 }
                 rec.valid = Some(v);
@@ -430,7 +640,13 @@ impl Trainer {
     pub fn train_step(&mut self) -> Result<StepRecord> {
         let step0 = self.state.step;
         let t0 = Instant::now();
-        let mut rec = if self.is_sft(step0 + 1) { self.sft_step(step0)? } else { self.grpo_step(step0)? };
+        let (stage, kind) = self.phase(step0 + 1);
+        let mut rec = match kind {
+            AlgorithmKind::Sft => self.sft_step(step0)?,
+            AlgorithmKind::Srl => self.grpo_step(step0)?,
+            AlgorithmKind::Rlvr => self.rlvr_step(step0)?,
+        };
+        rec.stage = stage;
         self.state.step += 1;
         rec.step = self.state.step;
         rec.time_s = self.state.elapsed_s + self.started.elapsed().as_secs_f64();
@@ -580,9 +796,18 @@ impl Trainer {
                 rows.push((p.clone(), ids, old, a as f32));
             }
         }
+        self.update(&rows, lr, &mut rec)?;
+        Ok(rec)
+    }
+
+    /// GRPO's update on `rows` (prompt, completion, old log-probs, advantage): `grpo.updates_per_batch` optimizer
+    /// steps of the clipped surrogate, token-level mean over every completion token of the batch; fills the
+    /// record's loss, gradient norm, clip fraction, KL and training times. No rows: nothing to do.
+    fn update(&mut self, rows: &[Row], lr: f64, rec: &mut StepRecord) -> Result<()> {
         if rows.is_empty() {
-            return Ok(rec);
+            return Ok(());
         }
+        let g = self.cfg.grpo.clone();
         let total_tokens: usize = rows.iter().map(|r| r.1.len()).sum();
         let vars = self.opt.vars().to_vec();
         let dev = self.policy.device().clone();
@@ -640,7 +865,195 @@ impl Trainer {
         rec.train_s = train_s;
         rec.optim_s = optim_s;
         rec.train_tokens_per_s = train_tokens as f64 / train_s.max(1e-9);
+        Ok(())
+    }
+
+    /// One RLVR step: `grpo.prompts_per_batch` training tasks, `grpo.group_size` episodes each, graded; groups
+    /// whose (unmasked) rewards are all equal are dropped and more tasks sampled (dynamic sampling); every turn
+    /// the policy wrote in a kept episode is a training row with its episode's advantage (the prompt as it was
+    /// sampled is context, the completion is the target).
+    fn rlvr_step(&mut self, step0: usize) -> Result<StepRecord> {
+        let lr = self.lr(step0);
+        let g = self.cfg.grpo.clone();
+        let env = self.rlvr.take().ok_or_else(|| TrainError::Invalid("no RLVR sandbox".into()))?;
+        let result = self.rlvr_rollouts(step0, &env, &g);
+        self.rlvr = Some(env);
+        let (mut rec, rows) = result?;
+        rec.lr = lr;
+        self.update(&rows, lr, &mut rec)?;
         Ok(rec)
+    }
+
+    /// The episodes and training rows the next RLVR step would train on, without training (tests and tools: the
+    /// rows are exactly what the update reads). It advances the task stream and the sampling seeds as a step does.
+    pub fn rlvr_batch(&mut self) -> Result<(StepRecord, Vec<Row>)> {
+        let g = self.cfg.grpo.clone();
+        let env = self.rlvr.take().ok_or_else(|| TrainError::Invalid("no RLVR sandbox".into()))?;
+        let r = self.rlvr_rollouts(self.state.step, &env, &g);
+        self.rlvr = Some(env);
+        r
+    }
+
+    /// The sampling half of [`Trainer::rlvr_step`]: the record so far and the training rows.
+    fn rlvr_rollouts(
+        &mut self,
+        step0: usize,
+        env: &RlvrEnv,
+        g: &crate::config::GrpoConfig,
+    ) -> Result<(StepRecord, Vec<Row>)> {
+        let cfg = self.cfg.rlvr.clone();
+        let mut rows: Vec<Row> = Vec::new();
+        let mut rewards_all = Vec::new();
+        let (mut kept, mut groups_seen, mut groups_dropped, mut rounds) = (0usize, 0usize, 0usize, 0usize);
+        let mut tally = EpisodeTally::default();
+        let mut lines = Vec::new();
+        while kept < g.prompts_per_batch {
+            if rounds == g.max_sampling_rounds {
+                self.partial_batches += 1;
+                tracing::warn!(step = step0 + 1, kept, wanted = g.prompts_per_batch, "RLVR: dynamic sampling gave up");
+                break;
+            }
+            rounds += 1;
+            let tasks: Vec<usize> = (0..g.prompts_per_batch - kept).map(|_| self.next_task(env.train.len())).collect();
+            let jobs: Vec<&Instance> =
+                tasks.iter().flat_map(|&t| std::iter::repeat_n(&env.train[t], g.group_size)).collect();
+            let seed = self.rng.next_u64();
+            let (out, sample_s) = self.run_episodes(env, &jobs, seed, self.cfg.sampling)?;
+            tally.sample_s += sample_s.sample_s;
+            tally.rollout_s += sample_s.wall_s;
+            for (gi, group) in out.chunks(g.group_size).enumerate() {
+                groups_seen += 1;
+                let scored: Vec<std::result::Result<f64, Masked>> =
+                    group.iter().map(|r| rlvr::episode_reward(&r.run, &r.grade, &cfg)).collect();
+                for (r, s) in group.iter().zip(&scored) {
+                    tally.add(r, s);
+                    lines.push(rollout_line(step0 + 1, "train", gi, &env.train[tasks[gi]].instance_id, r, s));
+                }
+                let ok: Vec<(usize, f64)> =
+                    scored.iter().enumerate().filter_map(|(i, s)| s.as_ref().ok().map(|&x| (i, x))).collect();
+                let rewards: Vec<f64> = ok.iter().map(|p| p.1).collect();
+                rewards_all.extend_from_slice(&rewards);
+                let equal = !grpo::keep_group(&rewards, g.std_eps);
+                if rewards.len() < 2 || (g.dynamic_sampling && equal) {
+                    groups_dropped += 1;
+                    continue;
+                }
+                kept += 1;
+                for (&(i, _), a) in ok.iter().zip(grpo::group_advantages(&rewards)) {
+                    for t in group[i].turns.iter().filter(|t| !t.completion.is_empty()) {
+                        rows.push((t.prompt.clone(), t.completion.clone(), t.logprobs.clone(), a as f32));
+                    }
+                }
+            }
+        }
+        self.append_rollouts(&lines)?;
+        let (reward_mean, reward_std) = grpo::mean_std(&rewards_all);
+        let rec = StepRecord {
+            phase: "rlvr".into(),
+            reward_mean: Some(reward_mean),
+            reward_std: Some(reward_std),
+            format_rate: Some(tally.format_rate()),
+            dropped_frac: Some(groups_dropped as f64 / groups_seen.max(1) as f64),
+            groups: Some(kept),
+            sample_s: tally.sample_s,
+            sample_tokens_per_s: tally.tokens as f64 / tally.sample_s.max(1e-9),
+            rlvr: Some(tally.record()),
+            ..Default::default()
+        };
+        Ok((rec, rows))
+    }
+
+    /// Runs `jobs` (one episode each) with the policy sampled on this thread at `params`, `seed` opening the
+    /// first round's seeds.
+    fn run_episodes(
+        &self,
+        env: &RlvrEnv,
+        jobs: &[&Instance],
+        seed: u64,
+        params: srl_core::SamplingParams,
+    ) -> Result<(Vec<rlvr::Rollout>, rlvr::RolloutTimes)> {
+        let policy = &self.policy;
+        let max = self.cfg.model.max_prompt_tokens;
+        let mut seeds = ChaCha8Rng::seed_from_u64(seed);
+        let mut sample = |batch: &[(usize, &[Message], &str)]| {
+            let prompts: Vec<Vec<u32>> = batch
+                .iter()
+                .map(|(_, m, pre)| policy.chat_prompt(m, pre, max).map(|p| p.ids))
+                .collect::<std::result::Result<_, _>>()
+                .map_err(|e| e.to_string())?;
+            let opts = SampleOptions { n: 1, seed: seeds.next_u64(), params };
+            let comps = policy.sample(&prompts, &opts).map_err(|e| e.to_string())?;
+            Ok(batch
+                .iter()
+                .zip(prompts)
+                .zip(comps)
+                .map(|((&(_, _, pre), prompt), c)| {
+                    let reply = rlvr::reply(pre, &c.text, prompt.len(), c.ids.len());
+                    (reply, TurnSample { prompt, completion: c.ids, logprobs: c.logprobs })
+                })
+                .collect())
+        };
+        let concurrency = self.cfg.rlvr.concurrency;
+        Ok(rlvr::rollouts(&env.handle, env.runner.as_ref(), jobs, concurrency, &mut sample))
+    }
+
+    /// Validation of an RLVR stage: `rlvr.valid_episodes` episodes per held-out task (or per training task when
+    /// none are held out) at `rlvr.valid_temperature`, seeded by the run's seed (never the training stream).
+    pub fn validate_rlvr(&mut self) -> Result<ValidRecord> {
+        let env = self.rlvr.take().ok_or_else(|| TrainError::Invalid("no RLVR sandbox".into()))?;
+        let r = self.validate_rlvr_in(&env);
+        self.rlvr = Some(env);
+        r
+    }
+
+    fn validate_rlvr_in(&mut self, env: &RlvrEnv) -> Result<ValidRecord> {
+        let cfg = self.cfg.rlvr.clone();
+        let on_train = env.valid.is_empty();
+        let tasks = if on_train { &env.train } else { &env.valid };
+        let jobs: Vec<&Instance> =
+            tasks.iter().flat_map(|t| std::iter::repeat_n(t, cfg.valid_episodes.max(1))).collect();
+        let params = srl_core::SamplingParams {
+            temperature: cfg.valid_temperature,
+            max_new_tokens: self.cfg.validation.max_new_tokens,
+            ..self.cfg.sampling
+        };
+        let seed = self.cfg.algorithm.seed ^ 0x7a11_d000 ^ self.state.step as u64;
+        let (out, _) = self.run_episodes(env, &jobs, seed, params)?;
+        let mut tally = EpisodeTally::default();
+        let mut lines = Vec::new();
+        let mut rewards = Vec::new();
+        for (i, r) in out.iter().enumerate() {
+            let s = rlvr::episode_reward(&r.run, &r.grade, &cfg);
+            tally.add(r, &s);
+            if let Ok(x) = s {
+                rewards.push(x);
+            }
+            let group = i / cfg.valid_episodes.max(1);
+            lines.push(rollout_line(self.state.step, "valid", group, &tasks[group].instance_id, r, &s));
+        }
+        self.append_rollouts(&lines)?;
+        let rec = tally.record();
+        Ok(ValidRecord {
+            examples: out.len(),
+            on_train,
+            similarity: 0.0,
+            format_rate: tally.format_rate(),
+            reward_mean: grpo::mean_std(&rewards).0,
+            reward_hist: [0; 6],
+            resolve_rate: Some(rec.resolve_rate),
+        })
+    }
+
+    /// Appends episode lines to `rollouts.jsonl`.
+    fn append_rollouts(&self, lines: &[RolloutRecord]) -> Result<()> {
+        let p = self.out.join(ROLLOUTS);
+        let mut f =
+            std::fs::OpenOptions::new().create(true).append(true).open(&p).map_err(|e| TrainError::io(&p, e))?;
+        for l in lines {
+            let line = serde_json::to_string(l).map_err(|e| TrainError::Invalid(e.to_string()))?;
+            writeln!(f, "{line}").map_err(|e| TrainError::io(&p, e))?;
+        }
+        Ok(())
     }
 
     /// Greedy validation on the held-out examples (or the first training examples when none are held out).
@@ -664,6 +1077,7 @@ impl Trainer {
             format_rate: s.all.format_rate(),
             reward_mean: s.all.reward_mean(),
             reward_hist: s.all.reward_hist,
+            resolve_rate: None,
         })
     }
 
@@ -696,9 +1110,13 @@ impl Trainer {
         std::fs::rename(&tmp, &dir).map_err(|e| TrainError::io(&dir, e))?;
         let lpath = root.join(checkpoint::LATEST);
         srl_core::fs::write_atomic(&lpath, name.as_bytes()).map_err(|e| TrainError::io(&lpath, e))?;
-        if let Some((best, sim)) = self.state.best {
-            let j =
-                serde_json::json!({ "step": best, "valid_similarity": sim, "dir": checkpoint::step_dir_name(best) });
+        if let Some((best, value)) = self.state.best {
+            let metric = self.state.best_metric.clone().unwrap_or_else(|| "similarity".into());
+            let mut j = serde_json::json!({ "step": best, "metric": metric, "value": value,
+                "dir": checkpoint::step_dir_name(best) });
+            if metric == "similarity" {
+                j["valid_similarity"] = serde_json::json!(value);
+            }
             let bpath = root.join("best.json");
             srl_core::fs::write_atomic(&bpath, j.to_string().as_bytes()).map_err(|e| TrainError::io(&bpath, e))?;
         }

@@ -142,6 +142,22 @@ fn reward_similarity_in_parallel_keeps_order_and_values() {
     }
 }
 
+/// The input is read whole and its lines parsed on every core: CRLF endings, blank lines, escaped and plain
+/// strings (borrowed from the input) give the values the library gives, in order.
+#[test]
+fn reward_similarity_reads_crlf_blank_lines_and_escapes() {
+    let pairs = [("abcd", "bcde"), ("tab\t \"quoted\" é😀\n", "tab \"quoted\"\n"), ("", "")];
+    let mut input = String::new();
+    for (i, (a, b)) in pairs.iter().enumerate() {
+        input += &serde_json::json!({"a": a, "b": b}).to_string();
+        input += if i == 0 { "\r\n\n   \n" } else { "\n" };
+    }
+    let out = ok(&srl_stdin(&["reward", "similarity", "--input", "-"], &input));
+    let want: Vec<String> =
+        pairs.iter().map(|(a, b)| serde_json::json!({"ratio": srl_reward::similarity(a, b)}).to_string()).collect();
+    assert_eq!(out.lines().collect::<Vec<_>>(), want);
+}
+
 #[test]
 fn bad_input_names_file_and_line() {
     let dir = tempfile::tempdir().unwrap();

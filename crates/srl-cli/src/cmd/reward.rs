@@ -1,9 +1,14 @@
 //! `srl-swe reward ...`: the reward as a command, JSON Lines in and out, in input order. Pairs are scored on every
 //! core (rayon; the values do not depend on the thread that computes them, the output keeps the input order).
+//! `similarity` reads the whole input once, then parses and scores its lines together on every core (strings
+//! borrowed from the input where they have no escapes), in small chunks so that a few long pairs do not leave
+//! a core idle, and writes the lines in one buffer.
 
-use std::path::PathBuf;
+use std::borrow::Cow;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use srl_reward::{Metric, Scorer};
@@ -38,9 +43,11 @@ pub struct JsonlArgs {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Pair {
-    a: String,
-    b: String,
+struct Pair<'a> {
+    #[serde(borrow)]
+    a: Cow<'a, str>,
+    #[serde(borrow)]
+    b: Cow<'a, str>,
 }
 
 #[derive(Serialize)]
@@ -58,10 +65,14 @@ struct ScoreIn {
 pub fn run(cmd: RewardCmd) -> Result<()> {
     match cmd {
         RewardCmd::Similarity(JsonlArgs { input, output, metric }) => {
-            let pairs: Vec<Pair> = read_jsonl(&input)?;
-            let out: Vec<Ratio> =
-                pairs.par_iter().map(|p| Ratio { ratio: srl_reward::similarity_with(metric, &p.a, &p.b) }).collect();
-            write_jsonl(&output, &out)?;
+            let text = srl_data::jsonl::read_to_string(&input)?;
+            let ratios = similarities(&input, &text, metric)?;
+            let mut buf = Vec::with_capacity(ratios.len() * 32);
+            for ratio in ratios {
+                srl_data::jsonl::write_line(&mut buf, &Ratio { ratio })?;
+            }
+            let mut out = srl_data::jsonl::open_write(&output)?;
+            out.write_all(&buf).and_then(|()| out.flush()).with_context(|| format!("writing {}", output.display()))?;
         }
         RewardCmd::Score(JsonlArgs { input, output, metric }) => {
             let rows: Vec<ScoreIn> = read_jsonl(&input)?;
@@ -71,4 +82,22 @@ pub fn run(cmd: RewardCmd) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The similarity of each `{"a", "b"}` line of `text` (blank lines skipped), in order; the first malformed line
+/// is the error, named `path:line` as [`read_jsonl`] names it.
+fn similarities(path: &Path, text: &str, metric: Metric) -> Result<Vec<f64>> {
+    let lines: Vec<(usize, &str)> = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()).collect();
+    let scored: Vec<Result<f64, srl_data::DataError>> = lines
+        .par_iter()
+        .with_max_len(4)
+        .map(|&(n, line)| {
+            let p: Pair = serde_json::from_str(line).map_err(|source| srl_data::DataError::Json {
+                location: format!("{}:{}", path.display(), n + 1),
+                source,
+            })?;
+            Ok(srl_reward::similarity_with(metric, &p.a, &p.b))
+        })
+        .collect();
+    scored.into_iter().map(|r| r.map_err(anyhow::Error::from)).collect()
 }

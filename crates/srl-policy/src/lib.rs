@@ -28,6 +28,7 @@
 //! * [`files`]: Hugging Face folders, the local hub cache, safetensors.
 //! * [`init`]: random models and the BPE tokenizer trained on the project's text.
 //! * [`config`]: `config.json` and `generation_config.json`.
+//! * [`bench`]: the benchmark behind `srl-swe model bench` (prefill, decoding, a GRPO micro-batch).
 //! * [`trained`]: [`TrainedModel`], the trained-model folder (`final/`): written by the trainer, opened by the
 //!   agent and the command line.
 //!
@@ -60,8 +61,10 @@
 //! * LoRA dropout other than 0, DoRA, per-module ranks and regex `target_modules` are refused with a named
 //!   error; sliding-window attention (`use_sliding_window: true`) is refused; no repetition penalty.
 
+pub mod bench;
 pub mod chat;
 pub mod config;
+mod cpu_bf16;
 pub mod error;
 pub mod files;
 pub mod gguf;
@@ -82,7 +85,7 @@ pub use gguf::{ImportReport, import_gguf};
 pub use init::{Preset, init_model_dir, random_parts};
 pub use lora::{LoraAdapters, LoraConfig};
 pub use policy::{Policy, PolicyOptions, TokenLogprobs, Training, candle_device, candle_dtype};
-pub use sample::{Completion, FinishReason, SampleOptions};
+pub use sample::{Completion, FinishReason, SampleOptions, SampleTiming};
 pub use srl_core::{DTypeSpec, DeviceSpec, SamplingParams};
 pub use trained::TrainedModel;
 

@@ -61,7 +61,12 @@ pub struct Proj {
 fn linear(x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Result<Tensor> {
     let mut dims = x.dims().to_vec();
     let in_dim = dims.last().copied().unwrap_or(0);
-    let y = x.reshape(((), in_dim))?.matmul(&w.t()?)?;
+    let x2 = x.reshape(((), in_dim))?;
+    let y = if crate::cpu_bf16::applies(&x2, w) {
+        crate::cpu_bf16::matmul_t(&x2, w)?.to_dtype(DType::BF16)?
+    } else {
+        x2.matmul(&w.t()?)?
+    };
     let y = match b {
         Some(b) => y.broadcast_add(b)?,
         None => y,
@@ -325,6 +330,53 @@ impl Qwen2 {
     /// Logits `[.., vocab]` of hidden states `[.., hidden]` (in the model's dtype).
     pub fn logits(&self, hidden: &Tensor) -> Result<Tensor> {
         linear(hidden, &self.lm_head, None)
+    }
+
+    /// Whether the lm_head weight is in a graph (a `Var`, as in full fine-tuning): then
+    /// [`Qwen2::token_logprobs`] cannot give its gradient and callers take the full logits instead.
+    pub fn lm_head_trainable(&self) -> bool {
+        self.lm_head.track_op()
+    }
+
+    /// `log_softmax(h W^T)[n, targets[n]]` as f32 `[N]`, for hidden states `h` `[N, hidden]` and the lm_head
+    /// `W`, computing the logits `chunk_rows` rows at a time: the `[N, vocab]` logits never exist at once (64 rows
+    /// of a 151,936-token vocabulary are 39 MB in f32). Each chunk is [`Qwen2::logits`] cast to f32 and candle's
+    /// `log_softmax`, as the full computation does.
+    ///
+    /// With `grad`, the result is differentiable with respect to `h` (never to `W`: see
+    /// [`Qwen2::lm_head_trainable`]). The exact gradient `G[n] = W[t_n] - softmax(h_n W^T) W` is computed here,
+    /// chunk by chunk, and the result is `lp + sum((h - h.detach()) * G, 1)`: its value is `lp` exactly (the
+    /// second term is 0), its gradient is `G` times the incoming gradient, and the graph holds `[N, hidden]`
+    /// tensors only. Without `grad` no graph is recorded.
+    pub fn token_logprobs(&self, h: &Tensor, targets: &[u32], grad: bool, chunk_rows: usize) -> Result<Tensor> {
+        let (n, _) = h.dims2()?;
+        let hd = h.detach();
+        let w = self.lm_head.detach();
+        let dev = h.device();
+        let chunk_rows = chunk_rows.max(1);
+        let mut lps = Vec::with_capacity(n.div_ceil(chunk_rows));
+        let mut grads = Vec::new();
+        for start in (0..n).step_by(chunk_rows) {
+            let len = chunk_rows.min(n - start);
+            let logits = linear(&hd.narrow(0, start, len)?, &w, None)?.to_dtype(DType::F32)?;
+            let lsm = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
+            drop(logits);
+            let t = Tensor::from_slice(&targets[start..start + len], len, dev)?;
+            lps.push(lsm.gather(&t.unsqueeze(1)?, 1)?.squeeze(1)?);
+            if grad {
+                let p = lsm.exp()?.to_dtype(w.dtype())?;
+                drop(lsm);
+                let pw = p.matmul(&w)?;
+                grads.push((w.index_select(&t, 0)? - pw)?);
+            }
+        }
+        let lp = Tensor::cat(&lps, 0)?;
+        if !grad {
+            return Ok(lp);
+        }
+        let g = Tensor::cat(&grads, 0)?.to_dtype(h.dtype())?;
+        let surrogate = ((h - &hd)? * g)?.sum(1)?.to_dtype(DType::F32)?;
+        Ok((lp + surrogate)?)
     }
 
     /// `rope`: the `(cos, sin)` tables of the rows' positions.

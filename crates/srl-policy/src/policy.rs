@@ -13,7 +13,7 @@ use crate::error::{PolicyError, Result};
 use crate::files::{self, CONFIG, GENERATION_CONFIG, ModelParts, TOKENIZER, TOKENIZER_CONFIG, write_folder};
 use crate::lora::{LoraAdapters, LoraConfig, LoraModule};
 use crate::model::{LoraPair, Pass, Qwen2, attention_mask, positions};
-use crate::sample::{Completion, FinishReason, SampleOptions, choose, token_logprob};
+use crate::sample::{Completion, FinishReason, SampleOptions, SampleTiming, choose, token_logprob};
 
 /// What is trained.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -333,6 +333,18 @@ impl Policy {
     /// `i`). Rows that stop (a stop token, or the first call after `</think>` complete: [`FinishReason::Call`])
     /// leave the batch.
     pub fn sample(&self, prompts: &[Vec<u32>], opts: &SampleOptions) -> Result<Vec<Completion>> {
+        Ok(self.sample_timed(prompts, opts, false)?.0)
+    }
+
+    /// [`Policy::sample`] with the time of its prefill and of its decoding. With `to_length` (benchmarks), rows
+    /// ignore stop tokens and calls and every row gets `max_new_tokens` tokens.
+    pub fn sample_timed(
+        &self,
+        prompts: &[Vec<u32>],
+        opts: &SampleOptions,
+        to_length: bool,
+    ) -> Result<(Vec<Completion>, SampleTiming)> {
+        let mut timing = SampleTiming::default();
         if opts.n == 0 {
             return Err(PolicyError::Invalid("n must be at least 1".into()));
         }
@@ -350,8 +362,9 @@ impl Policy {
         let mut outs: Vec<(Vec<u32>, Vec<f32>, FinishReason)> =
             rows.iter().map(|_| (Vec::new(), Vec::new(), FinishReason::Length)).collect();
         if rows.is_empty() || params.max_new_tokens == 0 {
-            return self.finish(rows, outs);
+            return Ok((self.finish(rows, outs)?, timing));
         }
+        let start = std::time::Instant::now();
         let model = &self.sample_model;
         let pass = Pass::fused();
         let dev = &self.device;
@@ -371,6 +384,8 @@ impl Policy {
         let mut cache = model.new_cache();
         let h = model.forward_hidden(&ids, &pos, mask.as_ref(), Some(&mut cache), pass)?;
         let prompt_logits = last_logits(model, &h.narrow(1, p_max - 1, 1)?)?;
+        timing.prefill_secs = start.elapsed().as_secs_f64();
+        let start = std::time::Instant::now();
         if opts.n > 1 {
             let idx = Tensor::from_vec(rows.iter().map(|&i| i as u32).collect::<Vec<_>>(), rows.len(), dev)?;
             cache.select_rows(&idx)?;
@@ -393,7 +408,10 @@ impl Policy {
                 let tok = choose(&logits[i], params, &mut rngs[row]);
                 outs[row].0.push(tok as u32);
                 outs[row].1.push(token_logprob(&logits[i], tok));
-                if self.stop_ids.contains(&(tok as u32)) {
+                if to_length {
+                    keep.push(i);
+                    last.push(tok as u32);
+                } else if self.stop_ids.contains(&(tok as u32)) {
                     outs[row].2 = FinishReason::Stop;
                 } else if self.closes_call(&outs[row].0)? {
                     outs[row].2 = FinishReason::Call;
@@ -429,7 +447,8 @@ impl Policy {
             let h = model.forward_hidden(&ids, &pos, mask.as_ref(), Some(&mut cache), pass)?;
             logits = last_logits(model, &h)?;
         }
-        self.finish(rows, outs)
+        timing.decode_secs = start.elapsed().as_secs_f64();
+        Ok((self.finish(rows, outs)?, timing))
     }
 
     /// The logits (as f32) at positions `at` of one sequence `ids`, from one forward pass over it (fused kernels,
@@ -512,7 +531,24 @@ impl Policy {
         self.logprobs_with(&self.sample_model, pass, pairs)
     }
 
+    /// [`Policy::logprobs`] computed from the full `[B, T, vocab]` logits at once, as before chunking: the
+    /// reference of the chunked computation's equality tests.
+    #[doc(hidden)]
+    pub fn logprobs_full_logits(&self, pairs: &[(Vec<u32>, Vec<u32>)]) -> Result<TokenLogprobs> {
+        self.logprobs_impl(&self.train_model, Pass::train(), pairs, true)
+    }
+
     fn logprobs_with(&self, model: &Qwen2, pass: Pass, pairs: &[(Vec<u32>, Vec<u32>)]) -> Result<TokenLogprobs> {
+        self.logprobs_impl(model, pass, pairs, false)
+    }
+
+    fn logprobs_impl(
+        &self,
+        model: &Qwen2,
+        pass: Pass,
+        pairs: &[(Vec<u32>, Vec<u32>)],
+        full_logits: bool,
+    ) -> Result<TokenLogprobs> {
         let dev = &self.device;
         let b = pairs.len();
         let p_max = pairs.iter().map(|p| p.0.len()).max().unwrap_or(0);
@@ -552,10 +588,19 @@ impl Policy {
         let pos = positions(&valid, t, dev)?;
         let h = model.forward_hidden(&ids, &pos, attn.as_ref(), None, pass)?;
         let h = h.narrow(1, p_max - 1, c_max)?;
-        let logits = model.logits(&h)?.to_dtype(DType::F32)?;
-        let lsm = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
-        let targets = Tensor::from_vec(targets, (b, c_max, 1), dev)?;
-        let lp = lsm.gather(&targets, D::Minus1)?.squeeze(D::Minus1)?;
+        // Logits only at completion positions; with a frozen lm_head, in chunks of rows with the gradient of the
+        // hidden states computed alongside (see `Qwen2::token_logprobs`), so the [B, T, vocab] logits, their
+        // log-softmax and its gradient are never held at once.
+        let lp = if full_logits || (!pass.fused && model.lm_head_trainable()) {
+            let logits = model.logits(&h)?.to_dtype(DType::F32)?;
+            let lsm = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
+            let targets = Tensor::from_vec(targets, (b, c_max, 1), dev)?;
+            lsm.gather(&targets, D::Minus1)?.squeeze(D::Minus1)?
+        } else {
+            let hidden = self.config.hidden_size;
+            let h = h.reshape((b * c_max, hidden))?;
+            model.token_logprobs(&h, &targets, !pass.fused, LOGPROB_CHUNK_ROWS)?.reshape((b, c_max))?
+        };
         let mask = Tensor::from_vec(mask, (b, c_max), dev)?;
         Ok(TokenLogprobs { logprobs: (lp * &mask)?, mask, lengths })
     }
@@ -642,6 +687,9 @@ fn proj_dims(cfg: &Config, name: &str) -> (usize, usize) {
         _ => (h, i),
     }
 }
+
+/// Rows of the lm_head computed at once by the log-probs (64 x 151,936 f32 logits: 39 MB).
+const LOGPROB_CHUNK_ROWS: usize = 64;
 
 /// `[B, 1, H]` hidden states to per-row f32 logits.
 fn last_logits(model: &Qwen2, h: &Tensor) -> Result<Vec<Vec<f32>>> {

@@ -23,6 +23,15 @@ impl Default for SampleOptions {
     }
 }
 
+/// Where the time of one [`crate::Policy::sample_timed`] call went.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SampleTiming {
+    /// The prompts' forward pass and the logits of their last positions.
+    pub prefill_secs: f64,
+    /// Everything after it: choosing tokens and the forward passes of the new ones.
+    pub decode_secs: f64,
+}
+
 /// Why a completion ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -339,12 +339,7 @@ type ServeRound<'a> = dyn FnMut(&[(usize, &[Message], &str)]) -> Result<Vec<Poli
 /// answers them as one batch in episode order. An episode runs from its admission (the first `concurrency` at
 /// once, then one per finished episode, in job order) to the end of its agent loop. Returns when every sender is
 /// gone.
-fn serve_turns(
-    rx: mpsc::Receiver<Msg>,
-    jobs: usize,
-    concurrency: usize,
-    sample: &mut ServeRound<'_>,
-) {
+fn serve_turns(rx: mpsc::Receiver<Msg>, jobs: usize, concurrency: usize, sample: &mut ServeRound<'_>) {
     let (mut done, mut finished) = (0usize, 0usize);
     let mut pending: BTreeMap<usize, PendingTurn> = BTreeMap::new();
     while let Ok(msg) = rx.recv() {

@@ -32,6 +32,45 @@ pub enum ModelCmd {
     /// its Hugging Face name, tokenizer.json with the model's added tokens, tokenizer_config.json with the file's
     /// chat template, generation_config.json. `scripts/fetch_model.sh` downloads the real models and runs this.
     ImportGguf(ImportGgufArgs),
+    /// Measure the policy on a model folder: prefill tokens/s of a ~3,000-token chat prompt, greedy decoding at
+    /// batch 1 and sampled decoding at batch 8 (64 new tokens each, after that prompt), and one GRPO micro-batch
+    /// with LoRA r=16 on every projection (4 rollouts of 1,000 + 128 tokens: log-probs, then backward), with each
+    /// phase's peak RSS. The text is this program's own source, so the work is the same every run.
+    /// `scripts/bench_policy.sh` runs it beside the same work in PyTorch. Threads: RAYON_NUM_THREADS.
+    Bench(BenchArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    /// A Hugging Face model folder, or a repo id in the local Hugging Face cache.
+    #[arg(long)]
+    model: String,
+    /// `f32` or `bf16` (`auto`: f32 on CPU).
+    #[arg(long, default_value = "f32", value_parser = choice::<DTypeSpec>())]
+    dtype: DTypeSpec,
+    /// Write the report as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Write the work (token ids, sizes, LoRA settings) as JSON here, for the reference side.
+    #[arg(long)]
+    work: Option<PathBuf>,
+    /// Only these phases (comma-separated: prefill, greedy_b1, sampled_b8, grpo_fwd, grpo_bwd); default all.
+    #[arg(long, value_delimiter = ',')]
+    phases: Vec<String>,
+    #[arg(long, default_value_t = 3000)]
+    prefill_tokens: usize,
+    #[arg(long, default_value_t = 64)]
+    decode_tokens: usize,
+    #[arg(long, default_value_t = 8)]
+    decode_batch: usize,
+    #[arg(long, default_value_t = 4)]
+    train_rollouts: usize,
+    #[arg(long, default_value_t = 1000)]
+    train_prompt_tokens: usize,
+    #[arg(long, default_value_t = 128)]
+    train_completion_tokens: usize,
+    #[arg(long, default_value_t = 16)]
+    lora_r: usize,
 }
 
 #[derive(Debug, clap::Args)]
@@ -193,6 +232,7 @@ pub fn run(cmd: ModelCmd) -> anyhow::Result<()> {
         ModelCmd::Info(a) => info(a),
         ModelCmd::EvalSteps(a) => eval_steps(*a),
         ModelCmd::ImportGguf(a) => import_gguf(a),
+        ModelCmd::Bench(a) => bench(a),
     }
 }
 
@@ -236,6 +276,52 @@ fn import_gguf(a: ImportGgufArgs) -> anyhow::Result<()> {
         },
         types.join(", ")
     );
+    Ok(())
+}
+
+fn bench(a: BenchArgs) -> anyhow::Result<()> {
+    const KNOWN: [&str; 5] = ["prefill", "greedy_b1", "sampled_b8", "grpo_fwd", "grpo_bwd"];
+    if let Some(p) = a.phases.iter().find(|p| !KNOWN.contains(&p.as_str())) {
+        bail!("--phases: unknown phase `{p}` (choices: {})", KNOWN.join(", "));
+    }
+    let opts = srl_policy::bench::BenchOptions {
+        model: a.model,
+        dtype: a.dtype,
+        prefill_tokens: a.prefill_tokens,
+        decode_tokens: a.decode_tokens,
+        decode_batch: a.decode_batch,
+        train_rollouts: a.train_rollouts,
+        train_prompt_tokens: a.train_prompt_tokens,
+        train_completion_tokens: a.train_completion_tokens,
+        lora_r: a.lora_r,
+        phases: a.phases,
+    };
+    let mb = |b: Option<u64>| b.map(|b| format!("{:.0}", b as f64 / 1e6)).unwrap_or_else(|| "-".into());
+    say!("{:<12} {:>8} {:>9} {:>10} {:>14}", "phase", "tokens", "seconds", "tokens/s", "peak RSS (MB)");
+    let (report, work) = srl_policy::bench::run(&opts, &mut |r| {
+        println!(
+            "{:<12} {:>8} {:>9.2} {:>10.1} {:>14}",
+            r.name,
+            r.tokens,
+            r.secs,
+            r.tokens_per_sec,
+            mb(r.peak_rss_bytes)
+        );
+    })?;
+    say!(
+        "{} ({}), {} threads, prompt {} tokens{}",
+        report.model,
+        report.dtype,
+        report.threads,
+        report.prompt_tokens,
+        report.cpu.as_deref().map(|c| format!(", {c}")).unwrap_or_default()
+    );
+    if let Some(p) = &a.json {
+        srl_core::fs::write_atomic(p, serde_json::to_string_pretty(&report)?.as_bytes())?;
+    }
+    if let Some(p) = &a.work {
+        srl_core::fs::write_atomic(p, serde_json::to_string(&work)?.as_bytes())?;
+    }
     Ok(())
 }
 

@@ -1136,26 +1136,36 @@ impl Trainer {
         };
         let reward = pts(&|r| r.reward_mean);
         let fmt = pts(&|r| r.format_rate);
+        let resolved = pts(&|r| r.rlvr.as_ref().map(|e| e.resolve_rate));
         crate::plot::write_plot(
             &dir,
             "reward",
-            "GRPO rollout reward",
+            "Rollout reward (GRPO, RLVR)",
             "reward",
-            &[("mean reward", &reward), ("format-valid rate", &fmt)],
+            &[("mean reward", &reward), ("format-valid rate", &fmt), ("RLVR resolve rate", &resolved)],
         )?;
-        let vs = pts(&|r| r.valid.as_ref().map(|v| v.similarity));
+        // Similarity validates SRL stages; an RLVR stage validates by resolve rate.
+        let vs = pts(&|r| r.valid.as_ref().filter(|v| v.resolve_rate.is_none()).map(|v| v.similarity));
         let vf = pts(&|r| r.valid.as_ref().map(|v| v.format_rate));
+        let vr = pts(&|r| r.valid.as_ref().and_then(|v| v.resolve_rate));
         crate::plot::write_plot(
             &dir,
             "valid_similarity",
-            "Validation (greedy)",
-            "similarity",
-            &[("similarity", &vs), ("format-valid rate", &vf)],
+            "Validation",
+            "similarity / rate",
+            &[("similarity (greedy)", &vs), ("format-valid rate", &vf), ("resolve rate (RLVR episodes)", &vr)],
         )?;
         let sft = pts(&|r| (r.phase == "sft").then_some(r.loss));
         // A GRPO step whose groups were all dropped trained on nothing: no loss point.
         let grpo_loss = pts(&|r| (r.phase == "grpo" && r.groups != Some(0)).then_some(r.loss));
-        crate::plot::write_plot(&dir, "loss", "Loss", "loss", &[("SFT loss", &sft), ("GRPO loss", &grpo_loss)])?;
+        let rlvr_loss = pts(&|r| (r.phase == "rlvr" && r.groups != Some(0)).then_some(r.loss));
+        crate::plot::write_plot(
+            &dir,
+            "loss",
+            "Loss",
+            "loss",
+            &[("SFT loss", &sft), ("GRPO loss", &grpo_loss), ("RLVR loss", &rlvr_loss)],
+        )?;
         Ok(())
     }
 

@@ -247,6 +247,7 @@ fn rlvr_metrics_validation_and_rollouts_file() {
     let d = tempfile::tempdir().unwrap();
     let mut cfg = config("[rlvr]\nvalid_episodes = 2\nvalid_temperature = 1.0\n");
     cfg.validation.every = 3;
+    cfg.logging.plots = true;
     let out = d.path().join("run");
     let mut t = trainer(&cfg, &out, false, &rt);
     run(&mut t, None);
@@ -267,6 +268,9 @@ fn rlvr_metrics_validation_and_rollouts_file() {
         serde_json::from_str(&std::fs::read_to_string(out.join("checkpoints/best.json")).unwrap()).unwrap();
     assert_eq!(best["metric"], "resolve_rate");
     assert!(out.join("final/model").is_dir());
+    let valid_plot = std::fs::read_to_string(out.join("plots/valid_similarity.svg")).unwrap();
+    assert!(valid_plot.contains("resolve rate (RLVR episodes)"), "the plot's legend names the RLVR series");
+    assert!(std::fs::read_to_string(out.join("plots/loss.svg")).unwrap().contains("RLVR loss"));
 }
 
 fn resume_case(cfg: &TrainConfig, stop_at: usize) {

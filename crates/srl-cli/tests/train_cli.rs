@@ -96,3 +96,37 @@ fn a_curriculum_runs_rlvr_episodes_in_docker_and_resumes_across_the_stage_bounda
     };
     assert_eq!(again.iter().map(strip).collect::<Vec<_>>(), rollouts.iter().map(strip).collect::<Vec<_>>());
 }
+
+#[test]
+fn rlvr_takes_its_tasks_from_a_swe_bench_dataset_file() {
+    if skip() {
+        return;
+    }
+    // tasks/bundled.jsonl is a SWE-bench-schema file: loaded as a dataset, its images built as `eval` builds them.
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let model = format!("model.path={}", dir.path().join("tiny").display());
+    let mut args = vec!["train", "--config", "configs/curriculum-tiny.toml", "--out", run.to_str().unwrap()];
+    for s in [
+        model.as_str(),
+        r#"stages=[{kind = "rlvr", steps = 1}]"#,
+        "rlvr.tasks=tasks/bundled.jsonl",
+        r#"rlvr.instance_ids=["srl-swe__exprcalc-1"]"#,
+        "rlvr.holdout_ids=[]",
+        "rlvr.max_turns=1",
+        "grpo.prompts_per_batch=1",
+        "grpo.group_size=2",
+        "grpo.max_sampling_rounds=1",
+        "sampling.max_new_tokens=8",
+        "validation.every=0",
+        "logging.plots=false",
+    ] {
+        args.extend(["--set", s]);
+    }
+    let out = srl(&args);
+    assert!(out.status.success(), "train: {}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("RLVR: 1 training task(s), 0 held out"), "{}", text(&out.stderr));
+    let rollouts = lines(&run.join("rollouts.jsonl"));
+    assert_eq!(rollouts.len(), 2);
+    assert!(rollouts.iter().all(|r| r["instance_id"] == "srl-swe__exprcalc-1" && r["split"] == "train"));
+}

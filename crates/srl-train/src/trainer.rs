@@ -220,6 +220,18 @@ fn rollout_line(
     }
 }
 
+/// Item `cursor` of a stream over `n` items that visits each once per epoch, in a fresh permutation per epoch
+/// seeded by `seed` and the epoch.
+fn draw(cursor: u64, n: usize, seed: u64) -> usize {
+    let epoch = cursor / n as u64;
+    let pos = (cursor % n as u64) as usize;
+    let mut order: Vec<usize> = (0..n).collect();
+    let mut r = ChaCha8Rng::seed_from_u64(seed);
+    r.set_stream(epoch);
+    order.shuffle(&mut r);
+    order[pos]
+}
+
 /// How a run ended.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RunSummary {
@@ -489,28 +501,16 @@ impl Trainer {
 
     /// The next training task of RLVR (a fresh seeded permutation per epoch, as for examples).
     fn next_task(&mut self, n: usize) -> usize {
-        let n = n as u64;
-        let epoch = self.state.task_cursor / n;
-        let pos = (self.state.task_cursor % n) as usize;
+        let i = draw(self.state.task_cursor, n, self.cfg.algorithm.seed ^ 0x7a5c_da7a);
         self.state.task_cursor += 1;
-        let mut order: Vec<usize> = (0..n as usize).collect();
-        let mut r = ChaCha8Rng::seed_from_u64(self.cfg.algorithm.seed ^ 0x7a5c_da7a);
-        r.set_stream(epoch);
-        order.shuffle(&mut r);
-        order[pos]
+        i
     }
 
     /// The next example index of the data stream (a fresh seeded permutation per epoch).
     fn next_example(&mut self) -> usize {
-        let n = self.train.len() as u64;
-        let epoch = self.state.cursor / n;
-        let pos = (self.state.cursor % n) as usize;
+        let i = draw(self.state.cursor, self.train.len(), self.cfg.algorithm.seed ^ 0x5eed_da7a);
         self.state.cursor += 1;
-        let mut order: Vec<usize> = (0..self.train.len()).collect();
-        let mut r = ChaCha8Rng::seed_from_u64(self.cfg.algorithm.seed ^ 0x5eed_da7a);
-        r.set_stream(epoch);
-        order.shuffle(&mut r);
-        order[pos]
+        i
     }
 
     fn prompt_ids(&mut self, i: usize) -> Result<Vec<u32>> {
@@ -874,18 +874,14 @@ impl Trainer {
     /// sampled is context, the completion is the target).
     fn rlvr_step(&mut self, step0: usize) -> Result<StepRecord> {
         let lr = self.lr(step0);
-        let g = self.cfg.grpo.clone();
-        let env = self.rlvr.take().ok_or_else(|| TrainError::Invalid("no RLVR sandbox".into()))?;
-        let result = self.rlvr_rollouts(step0, &env, &g);
-        self.rlvr = Some(env);
-        let (mut rec, rows) = result?;
+        let (mut rec, rows) = self.rlvr_batch()?;
         rec.lr = lr;
         self.update(&rows, lr, &mut rec)?;
         Ok(rec)
     }
 
-    /// The episodes and training rows the next RLVR step would train on, without training (tests and tools: the
-    /// rows are exactly what the update reads). It advances the task stream and the sampling seeds as a step does.
+    /// The episodes and training rows of the next RLVR step, without training: [`Trainer::rlvr_step`] trains on
+    /// them, and tests read them. It advances the task stream and the sampling seeds as a step does.
     pub fn rlvr_batch(&mut self) -> Result<(StepRecord, Vec<Row>)> {
         let g = self.cfg.grpo.clone();
         let env = self.rlvr.take().ok_or_else(|| TrainError::Invalid("no RLVR sandbox".into()))?;

@@ -312,6 +312,11 @@ impl ImageBuilder {
         Ok(format!("srl-swe/base:{}", base_recipe(&self.docker_dir, &self.specs)?.tag()))
     }
 
+    /// The base image name of the environment `spec` (its Debian suite and Debian packages).
+    pub fn base_image_for(&self, _spec: &EnvSpec) -> Result<String> {
+        self.base_image()
+    }
+
     /// Make sure the base image exists: debootstrap a root filesystem from the Debian mirror (root and
     /// `debootstrap` needed), run `setup.sh` in it, import it. A no-op when the tag exists.
     pub async fn ensure_base(&self) -> Result<BuildReport> {

@@ -16,16 +16,34 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt};
 use crate::container::{Container, ContainerOptions};
 use crate::error::{Context, Result, SandboxError};
 use crate::exec::ExecOptions;
-use crate::repo::{RepoSource, prepare_testbed, tar_testbed};
+use crate::repo::{RepoSource, prepare_testbed, read_file_at, tar_testbed};
 use crate::sandbox::Sandbox;
-use crate::spec::EnvSpec;
+use crate::spec::{DebianSuite, EnvSpec};
+use crate::wheels;
 
 /// Bumped when the build procedure itself changes (all tags change with it).
-const RECIPE_VERSION: &str = "srl-sandbox-images-v1";
-/// The Python of the offline base (Debian bookworm's python3).
-pub const BASE_PYTHON: &str = "3.11";
+const RECIPE_VERSION: &str = "srl-sandbox-images-v2";
 const VENV: &str = "/opt/venv";
 const PATH_ENV: &str = "PATH=/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+/// The environment's wheelhouse inside its images: pip installs from it and only from it (`PIP_NO_INDEX`), so the
+/// eval script's re-run of the install command works offline too.
+const WHEELS: &str = "/opt/srl-wheels";
+/// Rounds of "install, find what pip was missing, download it on the host" before a build gives up.
+const MAX_PIP_ROUNDS: usize = 25;
+
+/// The environment of every command of an env or instance build, and of the images made: the venv first on
+/// `PATH`, pip offline on the wheelhouse.
+fn build_env() -> Vec<String> {
+    vec![
+        PATH_ENV.to_string(),
+        format!("VIRTUAL_ENV={VENV}"),
+        "PIP_NO_INDEX=1".into(),
+        format!("PIP_FIND_LINKS={WHEELS}"),
+        "PIP_DISABLE_PIP_VERSION_CHECK=1".into(),
+        "PIP_ROOT_USER_ACTION=ignore".into(),
+        "DEBIAN_FRONTEND=noninteractive".into(),
+    ]
+}
 
 /// A progress callback: one line of what a build is doing (the CLI shows it on a spinner).
 pub type Progress = Arc<dyn Fn(&str) + Send + Sync>;
@@ -90,7 +108,8 @@ pub struct BuildReport {
     pub duration: Duration,
 }
 
-/// The base recipe: `docker/base/recipe.toml` + `setup.sh` + the `apt_packages` of the specs.
+/// The base recipe of one Debian suite: `docker/base/recipe.toml` + `setup.sh` + the `apt_packages` of the specs
+/// built on that suite.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BaseRecipe {
     pub suite: String,
@@ -112,25 +131,37 @@ fn minbase() -> String {
     "minbase".into()
 }
 
-/// Read the base recipe from `docker_dir/base` and add the Debian packages the specs need.
-pub fn base_recipe(docker_dir: &Path, specs: &[EnvSpec]) -> Result<BaseRecipe> {
+/// Read the base recipe from `docker_dir/base` for `suite` (default: the recipe's `suite`) and add the Debian
+/// packages that the specs built on that suite need.
+pub fn base_recipe(docker_dir: &Path, suite: Option<&str>, specs: &[EnvSpec]) -> Result<BaseRecipe> {
     let file = docker_dir.join("base/recipe.toml");
     let text = std::fs::read_to_string(&file).ctx(|| format!("read {}", file.display()))?;
     let r: RecipeFile =
         toml::from_str(&text).map_err(|e| SandboxError::Spec { file: file.clone(), message: e.message().into() })?;
     let setup = docker_dir.join("base/setup.sh");
     let setup_script = std::fs::read_to_string(&setup).ctx(|| format!("read {}", setup.display()))?;
+    let suite = suite.map(str::to_string).unwrap_or(r.suite);
     let mut packages: Vec<String> = r.packages;
-    packages.extend(specs.iter().flat_map(|s| s.apt_packages.iter().cloned()));
+    packages.extend(
+        specs
+            .iter()
+            .filter(|s| s.debian_suite().is_ok_and(|d| d.name == suite))
+            .flat_map(|s| s.apt_packages.iter().cloned()),
+    );
     packages.sort();
     packages.dedup();
-    Ok(BaseRecipe { suite: r.suite, variant: r.variant, packages, setup_script })
+    Ok(BaseRecipe { suite, variant: r.variant, packages, setup_script })
 }
 
 impl BaseRecipe {
     /// The image tag: a hash of the recipe (the mirror does not count).
     pub fn tag(&self) -> String {
         short_hash(&[RECIPE_VERSION, &self.suite, &self.variant, &self.packages.join(","), &self.setup_script])
+    }
+
+    /// The image name: `srl-swe/base.<suite>:<tag>`.
+    pub fn image(&self) -> String {
+        format!("srl-swe/base.{}:{}", docker_component(&self.suite), self.tag())
     }
 }
 
@@ -307,22 +338,31 @@ impl ImageBuilder {
         m.entry(image.to_string()).or_default().clone()
     }
 
-    /// The base image name (`srl-swe/base:<hash>`) for the current recipe.
+    /// The base image name (`srl-swe/base.<suite>:<hash>`) of the recipe's default suite.
     pub fn base_image(&self) -> Result<String> {
-        Ok(format!("srl-swe/base:{}", base_recipe(&self.docker_dir, &self.specs)?.tag()))
+        Ok(base_recipe(&self.docker_dir, None, &self.specs)?.image())
     }
 
-    /// The base image name of the environment `spec` (its Debian suite and Debian packages).
-    pub fn base_image_for(&self, _spec: &EnvSpec) -> Result<String> {
-        self.base_image()
+    /// The base image name of the environment `spec`: its Debian suite, with the Debian packages of every spec
+    /// on that suite.
+    pub fn base_image_for(&self, spec: &EnvSpec) -> Result<String> {
+        Ok(base_recipe(&self.docker_dir, Some(spec.debian_suite()?.name), &self.specs)?.image())
     }
 
-    /// Make sure the base image exists: debootstrap a root filesystem from the Debian mirror (root and
-    /// `debootstrap` needed), run `setup.sh` in it, import it. A no-op when the tag exists.
+    /// [`ImageBuilder::ensure_base`] for the suite of `spec`.
+    pub async fn ensure_base_for(&self, spec: &EnvSpec) -> Result<BuildReport> {
+        self.ensure_base_recipe(base_recipe(&self.docker_dir, Some(spec.debian_suite()?.name), &self.specs)?).await
+    }
+
+    /// Make sure the base image of the recipe's default suite exists: debootstrap a root filesystem from the
+    /// Debian mirror (root and `debootstrap` needed), run `setup.sh` in it, import it. A no-op when the tag exists.
     pub async fn ensure_base(&self) -> Result<BuildReport> {
+        self.ensure_base_recipe(base_recipe(&self.docker_dir, None, &self.specs)?).await
+    }
+
+    async fn ensure_base_recipe(&self, recipe: BaseRecipe) -> Result<BuildReport> {
         let started = Instant::now();
-        let recipe = base_recipe(&self.docker_dir, &self.specs)?;
-        let image = format!("srl-swe/base:{}", recipe.tag());
+        let image = recipe.image();
         let lock = self.lock_for(&image);
         let _g = lock.lock().await;
         if self.exists(&image).await {
@@ -442,61 +482,136 @@ impl ImageBuilder {
         Ok(())
     }
 
-    /// Download the wheels of `reqs` for the base's Python into a cached wheelhouse (`pip download` on the host).
-    async fn wheelhouse(&self, reqs: &[String]) -> Result<PathBuf> {
-        let key = short_hash(&[BASE_PYTHON, &reqs.join("\n")]);
-        let dir = self.cache_dir.join("wheelhouse").join(&key);
-        if dir.join(".complete").exists() {
-            return Ok(dir);
+    /// The host folder of an environment's wheelhouse (`<cache>/wheelhouse/<python>-<hash>`): the spec's pins, what
+    /// its requirement files and installs asked for, and the sdists among them.
+    fn wheelhouse_dir(&self, spec: &EnvSpec, suite: &DebianSuite) -> PathBuf {
+        let key = short_hash(&[RECIPE_VERSION, suite.name, &spec.name, &spec.content_hash()]);
+        self.cache_dir.join("wheelhouse").join(format!("py{}-{key}", suite.python))
+    }
+
+    /// Download `reqs` for the Python and platform of `suite` into `dir` with `pip download` on the host: all of
+    /// them and their dependencies as wheels when that works; else each alone, its wheel, or else its sdist (built
+    /// later inside the image). Dependencies that this leaves out are found by [`ImageBuilder::pip_step`]. Returns
+    /// the files added.
+    async fn download(&self, dir: &Path, suite: &DebianSuite, reqs: &[String]) -> Result<Vec<PathBuf>> {
+        if reqs.is_empty() {
+            return Ok(Vec::new());
         }
-        std::fs::create_dir_all(&dir).ctx(|| format!("create {}", dir.display()))?;
-        self.say(&format!("pip download {} into {}", reqs.join(" "), dir.display()));
-        let mut cmd = tokio::process::Command::new("python3");
-        cmd.args(["-m", "pip", "download", "--disable-pip-version-check", "--only-binary=:all:"])
-            .args(["--python-version", BASE_PYTHON, "--implementation", "cp"])
-            .args(["--platform", "manylinux_2_36_x86_64", "--platform", "manylinux_2_28_x86_64"])
-            .args(["--platform", "manylinux2014_x86_64", "--platform", "linux_x86_64"])
-            .arg("--dest")
-            .arg(&dir)
-            .args(reqs);
-        self.run_host(cmd, "pip download").await?;
-        // Its presence means the wheelhouse is whole: written atomically, after every wheel.
-        srl_core::fs::write_atomic(&dir.join(".complete"), reqs.join("\n").as_bytes())
-            .ctx(|| "mark wheelhouse".into())?;
-        Ok(dir)
+        let lock = self.lock_for(&dir.display().to_string());
+        let _g = lock.lock().await;
+        std::fs::create_dir_all(dir).ctx(|| format!("create {}", dir.display()))?;
+        let before = list_files(dir)?;
+        let pip = |extra: &[&str], target: bool, reqs: &[String]| {
+            let mut cmd = tokio::process::Command::new("python3");
+            cmd.args(["-m", "pip", "download", "--disable-pip-version-check", "--progress-bar", "off"]).args(extra);
+            if target {
+                cmd.args(wheels::target_args(suite));
+            }
+            cmd.arg("--dest").arg(dir).args(reqs);
+            cmd
+        };
+        self.say(&format!("pip download for Python {}: {}", suite.python, reqs.join(" ")));
+        if self.run_host(pip(&["--only-binary=:all:"], true, reqs), "pip download").await.is_err() {
+            for r in reqs {
+                let one = std::slice::from_ref(r);
+                if self.run_host(pip(&["--only-binary=:all:", "--no-deps"], true, one), "pip download").await.is_ok() {
+                    continue;
+                }
+                self.say(&format!("{r}: no wheel for Python {}; taking its sdist", suite.python));
+                self.run_host(pip(&["--no-binary=:all:", "--no-deps"], true, one), "pip download (sdist)")
+                    .await
+                    .map_err(|e| SandboxError::Build(format!("{r}: neither a wheel nor an sdist on PyPI: {e}")))?;
+            }
+        }
+        let after = list_files(dir)?;
+        Ok(after.into_iter().filter(|f| !before.contains(f)).map(|f| dir.join(f)).collect())
     }
 
     fn build_options(network: bool) -> ContainerOptions {
         ContainerOptions { network, memory_bytes: None, cpus: None, pids: Some(4096), ..Default::default() }
     }
 
-    async fn run_build_script(&self, c: &Container, script: &str, what: &str) -> Result<()> {
+    async fn exec_build(&self, c: &Container, script: &str, workdir: &str) -> Result<crate::ExecOutput> {
         let opts = ExecOptions {
             timeout: Some(Duration::from_secs(3600)),
-            output_cap: 200_000,
-            workdir: Some("/".into()),
-            env: Vec::new(),
+            output_cap: 400_000,
+            workdir: Some(workdir.into()),
+            env: build_env(),
             keep_background: false,
         };
         let out = c.exec(&format!("set -euxo pipefail\n{script}"), &opts).await?;
         for l in out.output.lines() {
-            tracing::debug!(target: "srl_sandbox::build", "{what}: {l}");
+            tracing::debug!(target: "srl_sandbox::build", "{l}");
         }
+        Ok(out)
+    }
+
+    fn build_error(what: &str, out: &crate::ExecOutput) -> SandboxError {
+        let tail: Vec<&str> = out.output.lines().rev().take(30).collect();
+        SandboxError::Build(format!(
+            "{what} exited {:?}{}:\n{}",
+            out.exit_code,
+            if out.timed_out { " (timeout)" } else { "" },
+            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+        ))
+    }
+
+    async fn run_build_script(&self, c: &Container, script: &str, what: &str) -> Result<()> {
+        let out = self.exec_build(c, script, "/").await?;
         if !out.success() {
-            let tail: Vec<&str> = out.output.lines().rev().take(30).collect();
-            return Err(SandboxError::Build(format!(
-                "{what} exited {:?}{}:\n{}",
-                out.exit_code,
-                if out.timed_out { " (timeout)" } else { "" },
-                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-            )));
+            return Err(Self::build_error(what, &out));
         }
         Ok(())
     }
 
+    /// Runs one build command in `workdir`; when it fails because pip found no distribution for something (a
+    /// dependency, an sdist's build requirement), downloads that on the host into the wheelhouse, copies the new
+    /// files into the container and runs the command again. Other failures, or nothing new to fetch, are errors.
+    async fn pip_step(
+        &self,
+        c: &Container,
+        cmd: &str,
+        workdir: &str,
+        wheelhouse: &Path,
+        suite: &DebianSuite,
+        what: &str,
+    ) -> Result<()> {
+        let mut fetched: Vec<String> = Vec::new();
+        for _ in 0..MAX_PIP_ROUNDS {
+            let out = self.exec_build(c, cmd, workdir).await?;
+            if out.success() {
+                return Ok(());
+            }
+            let missing: Vec<String> =
+                wheels::missing_requirements(&out.output).into_iter().filter(|r| !fetched.contains(r)).collect();
+            if missing.is_empty() || out.timed_out {
+                return Err(Self::build_error(what, &out));
+            }
+            self.say(&format!("{what}: pip needs {}", missing.join(", ")));
+            let files = self.download(wheelhouse, suite, &missing).await?;
+            fetched.extend(missing);
+            self.upload_wheels(c, &files).await?;
+        }
+        Err(SandboxError::Build(format!("{what}: still missing distributions after {MAX_PIP_ROUNDS} downloads")))
+    }
+
+    /// Copies wheelhouse files into the container's wheelhouse.
+    async fn upload_wheels(&self, c: &Container, files: &[PathBuf]) -> Result<()> {
+        if files.is_empty() {
+            return Ok(());
+        }
+        let mut b = tar::Builder::new(Vec::new());
+        for f in files {
+            let name = f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            b.append_path_with_name(f, format!("{}/{name}", WHEELS.trim_start_matches('/')))
+                .ctx(|| format!("tar {}", f.display()))?;
+        }
+        c.upload_tar("/", b.into_inner().ctx(|| "tar wheelhouse".into())?).await
+    }
+
     /// The env image name for a spec (`srl-swe/env.<name>:<hash>`).
     pub fn env_image(&self, spec: &EnvSpec) -> Result<String> {
-        let base = self.base_image()?;
+        let base = self.base_image_for(spec)?;
         Ok(format!(
             "srl-swe/env.{}:{}",
             docker_component(&spec.name),
@@ -504,62 +619,57 @@ impl ImageBuilder {
         ))
     }
 
-    /// Make sure the environment image of `spec` exists: a venv at /opt/venv with the spec's pip packages from the
-    /// host's wheelhouse (no network in the container unless the spec says `network = true`).
+    /// Make sure the environment image of `spec` exists: a venv at /opt/venv made with the python3 of the spec's
+    /// Debian suite, pip/setuptools/wheel at [`wheels::BOOTSTRAP`], then the spec's pip packages. Everything comes
+    /// from a wheelhouse downloaded on the host for that Python and platform, sdists included (built in the
+    /// image); it stays in the image at /opt/srl-wheels for the instance builds and the eval script's
+    /// re-install. No network in the container unless the spec says `network = true`.
     pub async fn ensure_env(&self, spec: &EnvSpec) -> Result<BuildReport> {
         let started = Instant::now();
-        let base = self.ensure_base().await?;
+        let suite = spec.debian_suite()?;
+        let base = self.ensure_base_for(spec).await?;
         let image = self.env_image(spec)?;
         let lock = self.lock_for(&image);
         let _g = lock.lock().await;
         if self.exists(&image).await {
             return Ok(BuildReport { image, built: false, duration: started.elapsed() });
         }
-        if spec.python != BASE_PYTHON {
-            return Err(SandboxError::Build(format!(
-                "{}: python {} is not available offline (the base has Debian's python3 {BASE_PYTHON}); use \
-                 --image-source swebench for SWE-bench's published images",
-                spec.path.display(),
-                spec.python
-            )));
+        self.say(&format!("building {image} (Python {} of Debian {})", suite.python, suite.name));
+        let reqs: Vec<String> = spec.pip_packages.iter().chain(spec.plain_packages()).cloned().collect();
+        let bootstrap: Vec<String> = wheels::BOOTSTRAP.iter().map(|s| s.to_string()).collect();
+        let dir = self.wheelhouse_dir(spec, &suite);
+        if !dir.join(".complete").exists() {
+            self.download(&dir, &suite, &bootstrap).await?;
+            self.download(&dir, &suite, &reqs).await?;
+            srl_core::fs::write_atomic(&dir.join(".complete"), reqs.join("\n").as_bytes())
+                .ctx(|| "mark wheelhouse".into())?;
         }
-        self.say(&format!("building {image}"));
-        let reqs: Vec<String> = spec
-            .pip_packages
-            .iter()
-            .chain(spec.packages.iter().filter(|p| !p.ends_with(".txt") && !p.ends_with(".yml")))
-            .cloned()
-            .collect();
         let c = Container::start(&self.sandbox, &base.image, &Self::build_options(spec.network)).await?;
-        let mut script = String::new();
-        for cmd in &spec.pre_install {
-            script += &format!("{cmd}\n");
-        }
-        script += &format!("python3 -m venv {VENV}\n");
+        let files: Vec<PathBuf> = list_files(&dir)?.into_iter().map(|f| dir.join(f)).collect();
+        self.upload_wheels(&c, &files).await?;
+        let what = format!("env {}", spec.name);
+        let mut script = format!("mkdir -p {WHEELS}\npython3 -m venv {VENV}\n");
         script += &format!("echo 'export PATH={VENV}/bin:$PATH' > /etc/profile.d/00-srl-venv.sh\n");
+        self.run_build_script(&c, &script, &what).await?;
+        let quoted = |v: &[String]| v.iter().map(|r| shell_quote(r)).collect::<Vec<_>>().join(" ");
+        let install = format!("python -m pip install {}", quoted(&bootstrap));
+        self.pip_step(&c, &install, "/", &dir, &suite, &what).await?;
         if !reqs.is_empty() {
-            let quoted: Vec<String> = reqs.iter().map(|r| shell_quote(r)).collect();
-            if spec.network {
-                script += &format!("{VENV}/bin/pip install --disable-pip-version-check {}\n", quoted.join(" "));
-            } else {
-                let wheels = self.wheelhouse(&reqs).await?;
-                let mut b = tar::Builder::new(Vec::new());
-                b.append_dir_all("tmp/srl-wheels", &wheels).ctx(|| "tar wheelhouse".into())?;
-                c.upload_tar("/", b.into_inner().ctx(|| "tar wheelhouse".into())?).await?;
-                script += &format!(
-                    "{VENV}/bin/pip install --disable-pip-version-check --no-index --find-links /tmp/srl-wheels {}\n\
-                     rm -rf /tmp/srl-wheels\n",
-                    quoted.join(" ")
-                );
-            }
+            let install = format!("python -m pip install {}", quoted(&reqs));
+            self.pip_step(&c, &install, "/", &dir, &suite, &what).await?;
         }
+        let mut check = String::new();
         for p in &spec.apt_packages {
-            script += &format!("dpkg -s {} >/dev/null\n", shell_quote(p));
+            check += &format!("dpkg -s {} >/dev/null\n", shell_quote(p));
         }
-        self.run_build_script(&c, &script, &format!("env {}", spec.name)).await?;
+        if !check.is_empty() {
+            self.run_build_script(&c, &check, &what).await?;
+        }
         let (repo, tag) = image.split_once(':').unwrap_or((&image, "latest"));
         let labels = HashMap::from([("srl-swe.spec".to_string(), spec.name.clone())]);
-        c.commit(repo, tag, &[format!("ENV {PATH_ENV}"), format!("ENV VIRTUAL_ENV={VENV}")], labels).await?;
+        let changes: Vec<String> =
+            build_env().into_iter().filter(|e| !e.starts_with("DEBIAN")).map(|e| format!("ENV {e}")).collect();
+        c.commit(repo, tag, &changes, labels).await?;
         c.remove().await?;
         self.say(&format!("built {image} in {:.0?}", started.elapsed()));
         Ok(BuildReport { image, built: true, duration: started.elapsed() })
@@ -575,12 +685,65 @@ impl ImageBuilder {
         Ok(format!(
             "srl-swe/inst.{}:{}",
             docker_component(&instance.instance_id),
-            short_hash(&[RECIPE_VERSION, &env, &instance.instance_id, &instance.base_commit])
+            short_hash(&[
+                RECIPE_VERSION,
+                &env,
+                &instance.instance_id,
+                &instance.base_commit,
+                &instance.environment_setup_commit
+            ])
         ))
     }
 
+    /// The pip requirements of SWE-bench's `packages = ["requirements.txt"]` / `["environment.yml"]`: the first of
+    /// the spec's `requirement_files` in the repository at the instance's `environment_setup_commit` (else its
+    /// base commit), `-r` includes inlined; an environment.yml's conda names mapped through the spec's `conda`
+    /// table. Empty when the spec has no such package.
+    fn requirement_file_reqs(&self, spec: &EnvSpec, instance: &Instance, source: &RepoSource) -> Result<Vec<String>> {
+        let Some(kind) = spec.packages.iter().find(|p| p.ends_with(".txt") || p.ends_with(".yml")) else {
+            return Ok(Vec::new());
+        };
+        let commit = if instance.environment_setup_commit.is_empty() {
+            &instance.base_commit
+        } else {
+            &instance.environment_setup_commit
+        };
+        let candidates =
+            if spec.requirement_files.is_empty() { vec![kind.clone()] } else { spec.requirement_files.clone() };
+        let read = |p: &str| read_file_at(source, commit, p).ok().flatten();
+        let Some(path) = candidates.iter().find(|p| read(p).is_some()) else {
+            return Err(SandboxError::Build(format!(
+                "{}: none of {} is in {} at {commit}",
+                spec.path.display(),
+                candidates.join(", "),
+                instance.repo
+            )));
+        };
+        if kind.ends_with(".yml") {
+            let (conda, pip) = wheels::environment_yml_dependencies(&read(path).unwrap_or_default());
+            let mut out = Vec::new();
+            for c in &conda {
+                match wheels::map_conda(c, &spec.conda) {
+                    wheels::CondaDep::Pip(r) => out.push(r),
+                    wheels::CondaDep::Apt(p) if spec.apt_packages.contains(&p) => {}
+                    wheels::CondaDep::Apt(p) => {
+                        return Err(SandboxError::Build(format!(
+                            "{}: conda.{c} maps to the Debian package {p}, which is not in apt_packages",
+                            spec.path.display()
+                        )));
+                    }
+                    wheels::CondaDep::Skip(why) => tracing::info!("{}: {path}: skipped {why}", instance.instance_id),
+                }
+            }
+            out.extend(pip);
+            return Ok(out);
+        }
+        wheels::flatten_requirements(path, &read).map_err(|e| SandboxError::Build(format!("{}: {e}", instance.repo)))
+    }
+
     /// Make sure the instance image exists: the repository at `base_commit` under /testbed (from `source`), no
-    /// later history reachable, the spec's install commands run, a clean `git status`. With
+    /// later history reachable, the spec's requirement file, `pre_install` and install commands run offline from
+    /// the wheelhouse (what they miss is downloaded on the host), a clean `git status`. With
     /// [`ImageSource::Swebench`] the published image is pulled instead.
     pub async fn ensure_instance(&self, instance: &Instance, source: &RepoSource) -> Result<BuildReport> {
         let started = Instant::now();
@@ -598,6 +761,7 @@ impl ImageBuilder {
             return Ok(BuildReport { image, built: false, duration: started.elapsed() });
         }
         let spec = self.spec_for(&instance.repo, &instance.version)?.clone();
+        let suite = spec.debian_suite()?;
         let env = self.ensure_env(&spec).await?;
         let lock = self.lock_for(&image);
         let _g = lock.lock().await;
@@ -605,6 +769,7 @@ impl ImageBuilder {
             return Ok(BuildReport { image, built: false, duration: started.elapsed() });
         }
         self.say(&format!("building {image} ({} from {})", instance.instance_id, source.describe()));
+        let file_reqs = self.requirement_file_reqs(&spec, instance, source)?;
         let tmp = tempfile::tempdir().ctx(|| "temp dir".into())?;
         let testbed = tmp.path().join("testbed");
         let head = {
@@ -624,19 +789,43 @@ impl ImageBuilder {
         let c = Container::start(&self.sandbox, &env.image, &Self::build_options(spec.network)).await?;
         c.exec_argv(&["rm", "-rf", "/testbed"]).await?;
         c.upload_tar("/", tar_bytes).await?;
-        let mut script = String::from("cd /testbed\n");
-        for p in spec.packages.iter().filter(|p| p.ends_with(".txt")) {
-            script += &format!("{VENV}/bin/pip install -r {}\n", shell_quote(p));
+        // What the wheelhouse gained since the env image was made (other instances' downloads).
+        let dir = self.wheelhouse_dir(&spec, &suite);
+        let (_, have, _) = c.exec_argv(&["ls", "-1", WHEELS]).await?;
+        let have: std::collections::HashSet<&str> = have.lines().collect();
+        let new: Vec<PathBuf> = list_files(&dir)?
+            .into_iter()
+            .filter(|f| !have.contains(f.as_str()) && f != ".complete")
+            .map(|f| dir.join(f))
+            .collect();
+        self.upload_wheels(&c, &new).await?;
+        let what = format!("instance {}", instance.instance_id);
+        for cmd in &spec.pre_install {
+            self.pip_step(&c, cmd, "/testbed", &dir, &suite, &what).await?;
+        }
+        if !file_reqs.is_empty() {
+            c.write_file("/tmp/srl-requirements.txt", (file_reqs.join("\n") + "\n").as_bytes()).await?;
+            self.pip_step(&c, "python -m pip install -r /tmp/srl-requirements.txt", "/testbed", &dir, &suite, &what)
+                .await?;
+            // SWE-bench installs the pins after the requirement file: they win.
+            if !spec.pip_packages.is_empty() {
+                let pins: Vec<String> = spec.pip_packages.iter().map(|r| shell_quote(r)).collect();
+                let cmd = format!("python -m pip install {}", pins.join(" "));
+                self.pip_step(&c, &cmd, "/testbed", &dir, &suite, &what).await?;
+            }
+            self.run_build_script(&c, "rm -f /tmp/srl-requirements.txt", &what).await?;
         }
         for cmd in &spec.install {
-            script += &format!("{cmd}\n");
+            self.pip_step(&c, cmd, "/testbed", &dir, &suite, &what).await?;
         }
+        let mut script = String::from("cd /testbed\n");
         script += "git reflog expire --expire=now --all\ngit gc --prune=now --quiet\n";
         // Whatever the install left untracked is build output: hide it from `git status` and from the patch.
         script += "git status --porcelain --untracked-files=all | sed -n 's/^?? //p' >> .git/info/exclude\n";
-        script += &format!("test \"$(git rev-parse HEAD)\" = {}\n", shell_quote(&head));
+        // An install that rewrote tracked files (versioneer, pre_install's sed) is part of the environment.
+        script += "if [ -n \"$(git status --porcelain)\" ]; then git add -A && git commit -q --no-verify -m 'srl-swe: environment set-up' && git update-ref refs/srl-swe/setup HEAD; fi\n";
         script += "test -z \"$(git status --porcelain)\"\n";
-        self.run_build_script(&c, &script, &format!("instance {}", instance.instance_id)).await?;
+        self.run_build_script(&c, &script, &what).await?;
         let (repo, tag) = image.split_once(':').unwrap_or((&image, "latest"));
         let labels = HashMap::from([("srl-swe.instance".to_string(), instance.instance_id.clone())]);
         c.commit(repo, tag, &["WORKDIR /testbed".to_string()], labels).await?;
@@ -644,6 +833,18 @@ impl ImageBuilder {
         self.say(&format!("built {image} in {:.0?}", started.elapsed()));
         Ok(BuildReport { image, built: true, duration: started.elapsed() })
     }
+}
+
+/// The names of the plain files of `dir`, sorted.
+fn list_files(dir: &Path) -> Result<Vec<String>> {
+    let mut out: Vec<String> = std::fs::read_dir(dir)
+        .ctx(|| format!("read {}", dir.display()))?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    out.sort();
+    Ok(out)
 }
 
 /// Single-quote for bash.
@@ -681,11 +882,11 @@ mod tests {
     #[test]
     fn recipe_tag_changes_with_packages() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docker");
-        let a = base_recipe(&dir, &[]).unwrap();
+        let a = base_recipe(&dir, None, &[]).unwrap();
         let mut b = a.clone();
         b.packages.push("zsh".into());
         assert_ne!(a.tag(), b.tag());
-        assert_eq!(a.tag(), base_recipe(&dir, &[]).unwrap().tag());
+        assert_eq!(a.tag(), base_recipe(&dir, None, &[]).unwrap().tag());
     }
 
     #[test]

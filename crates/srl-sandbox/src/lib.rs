@@ -4,14 +4,19 @@
 //!   garbage collection of containers left by dead runs ([`Sandbox::gc`]).
 //! - [`ImageBuilder`]: the three SWE-bench layers, each tagged by a hash of what built it (an unchanged recipe is
 //!   never rebuilt, a changed one always is):
-//!   base `srl-swe/base:<hash>` (debootstrap of `docker/base/recipe.toml` + `setup.sh` + every spec's
-//!   `apt_packages`, from the host's apt mirror, `SRL_DEBIAN_MIRROR` overrides), environment
-//!   `srl-swe/env.<spec>:<hash>` (a venv at `/opt/venv` filled from a wheelhouse that `pip download` fills on the
-//!   host under `$SRL_CACHE_DIR/wheelhouse/<hash>`; the container has no network), instance
-//!   `srl-swe/inst.<id>:<hash>` (the repository at `base_commit` under `/testbed` through git2, the spec's
-//!   `install`, `git gc --prune=now`, a clean `git status` checked). [`ImageSource::Swebench`] pulls SWE-bench's
-//!   published images instead (`--image-source swebench`, [`ImageSourceKind`]; `{id}` in the template is the id
-//!   with `__` as `_1776_`, `{id_raw}` the id as is).
+//!   base `srl-swe/base.<suite>:<hash>` (debootstrap of a Debian suite, [`DebianSuite`]: bullseye 3.9, bookworm
+//!   3.11, trixie 3.13, with `docker/base/recipe.toml`'s packages, compilers included, + `setup.sh` + the
+//!   `apt_packages` of the specs on that suite, from the host's apt mirror, `SRL_DEBIAN_MIRROR` overrides);
+//!   environment `srl-swe/env.<spec>:<hash>` (a venv at `/opt/venv` made with the suite's python3, filled from a
+//!   wheelhouse that `pip download` fills on the host for that Python and platform, sdists included and built in
+//!   the image; kept at `/opt/srl-wheels` with pip offline on it; the container has no network; a spec whose
+//!   Python is in no suite names the suite it uses and its `deviation`); instance `srl-swe/inst.<id>:<hash>` (the
+//!   repository at `base_commit` under `/testbed` through git2 with nothing later reachable, the spec's
+//!   requirement file read at the `environment_setup_commit`, `pre_install` and `install` run; whatever pip
+//!   misses is downloaded on the host and the step run again, [`wheels`]; tracked files the set-up rewrote are
+//!   committed as `refs/srl-swe/setup`, as SWE-bench commits them; `git gc --prune=now`, a clean `git status`
+//!   checked). [`ImageSource::Swebench`] pulls SWE-bench's published images instead (`--image-source swebench`,
+//!   [`ImageSourceKind`]; `{id}` in the template is the id with `__` as `_1776_`, `{id_raw}` the id as is).
 //! - [`Container`]: a labelled, resource-limited (memory, CPU, pids), network-less container removed when dropped;
 //!   files move through Docker's archive endpoint. [`Container::exec`] runs `bash -lc` with a timeout that kills
 //!   the whole process group and an output cap that keeps head and tail. It goes through one long-lived exec per
@@ -68,6 +73,7 @@ mod sandbox;
 pub mod spec;
 pub mod task;
 pub mod tools;
+pub mod wheels;
 
 pub use container::ToolState;
 pub use container::{Container, ContainerOptions, FileStat, cleanup_all};
@@ -76,8 +82,8 @@ pub use exec::{ExecOptions, ExecOutput, truncate_bytes_middle};
 pub use hosts::{Host, HostSpec, Hosts, Lease, TlsFiles};
 pub use image::{BuildReport, ImageBuilder, ImageSource, ImageSourceKind, Progress, base_recipe, swebench_image_name};
 pub use patch::{ApplyMethod, ApplyReport};
-pub use repo::{RepoSource, bundled_base_commit, prepare_testbed};
+pub use repo::{RepoSource, bundled_base_commit, prepare_testbed, read_file_at};
 pub use sandbox::{GcReport, LABEL_INSTANCE, LABEL_PID, LABEL_ROOT, LABEL_RUN, Sandbox};
-pub use spec::EnvSpec;
+pub use spec::{DebianSuite, EnvSpec};
 pub use task::TaskSet;
 pub use tools::Observation;

@@ -160,6 +160,26 @@ pub fn prepare_testbed(source: &RepoSource, base_commit: &str, dest: &Path) -> R
     }
 }
 
+/// The text of `path` in the repository of `source` at `commit` (a git source), or in its files (a folder source:
+/// the files are the base commit). `None` when there is no such file.
+pub fn read_file_at(source: &RepoSource, commit: &str, path: &str) -> Result<Option<String>> {
+    match source {
+        RepoSource::Files(files) => {
+            let p = files.join(path);
+            Ok(p.is_file().then(|| std::fs::read_to_string(&p)).transpose().ctx(|| format!("read {}", p.display()))?)
+        }
+        RepoSource::Git(src) => {
+            let repo = Repository::open(src).ctx(|| format!("open {}", src.display()))?;
+            let oid = Oid::from_str(commit).ctx(|| format!("bad commit id {commit}"))?;
+            let c = repo.find_commit(oid).ctx(|| format!("{commit} not in {}", src.display()))?;
+            let tree = c.tree().ctx(|| "tree".into())?;
+            let Ok(entry) = tree.get_path(Path::new(path)) else { return Ok(None) };
+            let Ok(blob) = repo.find_blob(entry.id()) else { return Ok(None) };
+            Ok(Some(String::from_utf8_lossy(blob.content()).into_owned()))
+        }
+    }
+}
+
 /// A tar of `dir` placed at `/testbed` (uid/gid 0), `.git` included.
 pub(crate) fn tar_testbed(dir: &Path) -> Result<Vec<u8>> {
     let mut b = tar::Builder::new(Vec::new());

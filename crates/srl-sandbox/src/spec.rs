@@ -4,6 +4,7 @@
 //! `pip_packages`, `test_cmd`, `eval_commands`) plus what the offline build needs (`apt_packages`, `log_format`).
 //! Unknown keys are errors that name the key and the file.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -23,9 +24,17 @@ pub struct EnvSpec {
     /// Versions served (patterns; default `["*"]`).
     #[serde(default = "star")]
     pub versions: Vec<String>,
-    /// Python version. Offline builds use the base image's Debian python3 (bookworm: 3.11) in a venv at
-    /// /opt/venv; another version needs `--image-source swebench`.
+    /// Python version (SWE-bench's). Offline builds use the python3 of a Debian suite ([`DebianSuite`]) in a venv
+    /// at /opt/venv: the suite named by `suite`, else the one whose python3 is this version.
     pub python: String,
+    /// The Debian suite of the offline base (`bullseye`, `bookworm`, `trixie`; [`DebianSuite::ALL`]). Needed when
+    /// no suite has `python`; when the suite's Python differs from `python`, `deviation` must say why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suite: Option<String>,
+    /// Why the offline build departs from SWE-bench's environment (another Python): recorded in every instance's
+    /// `srl_extras.json` and in the run summary, never silent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deviation: Option<String>,
     /// Debian packages; debootstrap installs them into the base image (the base tag hashes them).
     #[serde(default)]
     pub apt_packages: Vec<String>,
@@ -36,7 +45,18 @@ pub struct EnvSpec {
     /// pip requirement specs installed into the venv from the host's wheelhouse (`pip download`).
     #[serde(default)]
     pub pip_packages: Vec<String>,
-    /// Commands run in the env image before the pip installs (no network by default).
+    /// Where `packages = ["requirements.txt"]` or `["environment.yml"]` is read: repository paths tried in order
+    /// at the instance's `environment_setup_commit` (SWE-bench's `MAP_REPO_TO_REQS_PATHS` and
+    /// `MAP_REPO_TO_ENV_YML_PATHS`); default: the name itself at the repository root.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub requirement_files: Vec<String>,
+    /// conda package names of an `environment.yml` mapped for the offline build: `pip:<name>` (a PyPI name),
+    /// `apt:<package>` (a Debian package, which must be in `apt_packages`) or `skip:<why>`. Unlisted names are
+    /// taken as PyPI names.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub conda: BTreeMap<String, String>,
+    /// Commands run in /testbed when building the instance image, before `install` (SWE-bench runs them in its
+    /// repository set-up; no network by default).
     #[serde(default)]
     pub pre_install: Vec<String>,
     /// Commands run in /testbed when building the instance image (e.g. `pip install -e .`).
@@ -62,6 +82,53 @@ pub struct EnvSpec {
     /// Where the spec was read from (not part of the file).
     #[serde(skip)]
     pub path: PathBuf,
+}
+
+/// A Debian suite the offline base images are made from, and its python3.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DebianSuite {
+    pub name: &'static str,
+    /// Its python3's version, `major.minor`.
+    pub python: &'static str,
+    /// Its glibc's minor version (2.x): the newest `manylinux_2_x` wheels it runs.
+    pub glibc_minor: u32,
+}
+
+impl DebianSuite {
+    /// The suites Debian's registry serves (buster, with 3.7, is gone).
+    pub const ALL: [DebianSuite; 3] = [
+        DebianSuite { name: "bullseye", python: "3.9", glibc_minor: 31 },
+        DebianSuite { name: "bookworm", python: "3.11", glibc_minor: 36 },
+        DebianSuite { name: "trixie", python: "3.13", glibc_minor: 41 },
+    ];
+
+    /// The suite called `name`.
+    pub fn named(name: &str) -> Option<DebianSuite> {
+        DebianSuite::ALL.into_iter().find(|s| s.name == name)
+    }
+
+    /// The suite whose python3 is `python` (`3.9`, `3.9.2`).
+    pub fn with_python(python: &str) -> Option<DebianSuite> {
+        let mm = python_minor(python)?;
+        DebianSuite::ALL.into_iter().find(|s| python_minor(s.python) == Some(mm))
+    }
+
+    /// The suite whose Python is nearest to `python` (ties: the older Python, whose packages are likelier to
+    /// still build old pins), and whether it is an exact match.
+    pub fn nearest(python: &str) -> Option<(DebianSuite, bool)> {
+        let (maj, min) = python_minor(python)?;
+        DebianSuite::ALL
+            .into_iter()
+            .filter_map(|s| python_minor(s.python).filter(|(m, _)| *m == maj).map(|(_, n)| (s, n)))
+            .min_by_key(|(_, n)| (n.abs_diff(min), *n))
+            .map(|(s, n)| (s, n == min))
+    }
+}
+
+/// `(major, minor)` of a version string like `3.9` or `3.9.2`.
+fn python_minor(v: &str) -> Option<(u32, u32)> {
+    let mut it = v.trim().split('.');
+    Some((it.next()?.parse().ok()?, it.next()?.parse().ok()?))
 }
 
 fn star() -> Vec<String> {
@@ -96,8 +163,56 @@ impl EnvSpec {
         {
             return Err(SandboxError::Spec { file: file.to_path_buf(), message: format!("pattern {p:?}: {e}") });
         }
+        if let Some(name) = &spec.suite {
+            let Some(suite) = DebianSuite::named(name) else {
+                let known: Vec<&str> = DebianSuite::ALL.iter().map(|s| s.name).collect();
+                return Err(SandboxError::Spec {
+                    file: file.to_path_buf(),
+                    message: format!("suite {name:?} is not one of {}", known.join(", ")),
+                });
+            };
+            if python_minor(suite.python) != python_minor(&spec.python)
+                && spec.deviation.as_deref().is_none_or(|d| d.trim().is_empty())
+            {
+                return Err(SandboxError::Spec {
+                    file: file.to_path_buf(),
+                    message: format!(
+                        "python = {:?} but suite {name:?} has Python {}: say why in `deviation` (it is recorded with \
+                         every instance)",
+                        spec.python, suite.python
+                    ),
+                });
+            }
+        }
+        if let Some((k, v)) = spec.conda.iter().find(|(_, v)| {
+            !(v.starts_with("pip:") || v.starts_with("apt:") || v.starts_with("skip:"))
+                || v.split_once(':').is_some_and(|(_, r)| r.trim().is_empty())
+        }) {
+            return Err(SandboxError::Spec {
+                file: file.to_path_buf(),
+                message: format!("conda.{k} = {v:?}: expected `pip:<name>`, `apt:<package>` or `skip:<why>`"),
+            });
+        }
         spec.path = file.to_path_buf();
         Ok(spec)
+    }
+
+    /// The Debian suite of the offline build: `suite`, else the one whose python3 is `python`. An error names the
+    /// file and says what to add.
+    pub fn debian_suite(&self) -> Result<DebianSuite> {
+        if let Some(s) = self.suite.as_deref().and_then(DebianSuite::named) {
+            return Ok(s);
+        }
+        DebianSuite::with_python(&self.python).ok_or_else(|| {
+            let have: Vec<String> = DebianSuite::ALL.iter().map(|s| format!("{} ({})", s.name, s.python)).collect();
+            SandboxError::Build(format!(
+                "{}: python {} is in no Debian suite served here ({}); set `suite` to the nearest one the repository \
+                 supports and say why in `deviation`, or use --image-source swebench for SWE-bench's published images",
+                self.path.display(),
+                self.python,
+                have.join(", ")
+            ))
+        })
     }
 
     /// Read one spec file.
@@ -124,6 +239,12 @@ impl EnvSpec {
             specs.extend(EnvSpec::load_dir(sub)?);
         }
         Ok(specs)
+    }
+
+    /// `packages` that are requirement specs (not `requirements.txt` / `environment.yml`, which name files of the
+    /// repository): installed with `pip_packages` into the env image.
+    pub fn plain_packages(&self) -> impl Iterator<Item = &String> {
+        self.packages.iter().filter(|p| !p.ends_with(".txt") && !p.ends_with(".yml") && !p.ends_with(".yaml"))
     }
 
     /// True when this spec serves `repo` at `version`.
@@ -177,6 +298,34 @@ mod tests {
         assert!(glob_match("django/*", "django/django") && glob_match("3.*", "3.0") && !glob_match("3.*", "4.0"));
         let e = EnvSpec::parse("repos=['a/[']\npython='3.11'\ntest_cmd='pytest'\n", Path::new("b.toml")).unwrap_err();
         assert!(e.to_string().contains("b.toml") && e.to_string().contains("\"a/[\""), "{e}");
+    }
+
+    #[test]
+    fn suites_by_python_and_deviations_said() {
+        assert_eq!(DebianSuite::with_python("3.9.2").unwrap().name, "bullseye");
+        assert!(DebianSuite::with_python("3.6").is_none());
+        let near = |p: &str| DebianSuite::nearest(p).map(|(s, exact)| (s.name, exact));
+        assert_eq!(near("3.6"), Some(("bullseye", false)));
+        assert_eq!(near("3.10"), Some(("bullseye", false)), "a tie goes to the older Python");
+        assert_eq!(near("3.12"), Some(("bookworm", false)));
+        assert_eq!(near("3.13"), Some(("trixie", true)));
+        assert_eq!(near("2.7"), None);
+        let base = "repos=['a/*']\ntest_cmd='pytest'\n";
+        let spec = |extra: &str| EnvSpec::parse(&format!("{base}{extra}"), Path::new("env/x.toml"));
+        assert_eq!(spec("python='3.9'").unwrap().debian_suite().unwrap().name, "bullseye");
+        // A Python no suite has: an error at build time that says what to add.
+        let e = spec("python='3.6'").unwrap().debian_suite().unwrap_err().to_string();
+        assert!(e.contains("env/x.toml") && e.contains("python 3.6") && e.contains("deviation"), "{e}");
+        // Another suite's Python without a reason is refused; with one it builds there.
+        let e = spec("python='3.6'\nsuite='bullseye'").unwrap_err().to_string();
+        assert!(e.contains("env/x.toml") && e.contains("deviation") && e.contains("3.9"), "{e}");
+        let s = spec("python='3.6'\nsuite='bullseye'\ndeviation='Django 3.0 supports 3.9'").unwrap();
+        assert_eq!(s.debian_suite().unwrap().python, "3.9");
+        let e = spec("python='3.9'\nsuite='buster'").unwrap_err().to_string();
+        assert!(e.contains("buster") && e.contains("bullseye, bookworm, trixie"), "{e}");
+        let e = spec("python='3.9'\n[conda]\nhdf5='libhdf5'").unwrap_err().to_string();
+        assert!(e.contains("conda.hdf5") && e.contains("skip:"), "{e}");
+        assert_eq!(spec("python='3.9'\npackages=['requirements.txt','numpy']").unwrap().plain_packages().count(), 1);
     }
 
     #[test]

@@ -394,13 +394,18 @@ impl Container {
 
     /// The patch of all changes in /testbed against `base` (default `HEAD`): `git add -A` then
     /// `git diff --cached` (binary files are noted as such, not encoded). Empty when nothing changed.
+    ///
+    /// When the image build committed the environment set-up on top of the base commit (an install or
+    /// `pre_install` that rewrote tracked files, as SWE-bench's `git commit -am`), the diff starts there
+    /// (`refs/srl-swe/setup`): the patch holds the agent's changes only, as it would in SWE-bench's images.
     pub async fn submit_patch(&self, base: Option<&str>) -> Result<String> {
         let base = base.unwrap_or("HEAD");
         let o = self
             .raw(&[
                 "bash",
                 "-c",
-                "cd /testbed && git add -A && git -c core.quotepath=false diff --cached \"$1\"",
+                "cd /testbed && git add -A && git -c core.quotepath=false diff --cached \
+                 \"$(git rev-parse -q --verify refs/srl-swe/setup || echo \"$1\")\"",
                 "submit",
                 base,
             ])

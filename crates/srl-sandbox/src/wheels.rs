@@ -1,0 +1,260 @@
+//! The offline side of Python environments: what `pip download` on the host is asked for (the image's Python and
+//! platform), which requirements a failed `pip install` in the image was missing, and SWE-bench's requirement
+//! files (`requirements.txt` with its `-r` includes, `environment.yml` with its conda names mapped to PyPI).
+
+use std::collections::BTreeMap;
+
+use crate::spec::DebianSuite;
+
+/// pip, setuptools and wheel installed into every venv first (Debian's bundled pip is 20.3 on bullseye): pinned so
+/// that an environment is the same whenever it is built.
+pub const BOOTSTRAP: [&str; 3] = ["pip==24.2", "setuptools==69.5.1", "wheel==0.43.0"];
+
+/// `pip download` flags selecting wheels for the python3 and glibc of `suite` on x86-64 (CPython ABI, abi3 and
+/// pure-Python wheels; every manylinux tag its glibc runs).
+pub fn target_args(suite: &DebianSuite) -> Vec<String> {
+    let nodot = suite.python.replace('.', "");
+    let mut a = vec![
+        "--python-version".to_string(),
+        suite.python.to_string(),
+        "--implementation".into(),
+        "cp".into(),
+        "--abi".into(),
+        format!("cp{nodot}"),
+        "--abi".into(),
+        "abi3".into(),
+        "--abi".into(),
+        "none".into(),
+    ];
+    for minor in (17..=suite.glibc_minor).rev() {
+        a.push("--platform".into());
+        a.push(format!("manylinux_2_{minor}_x86_64"));
+    }
+    for legacy in ["manylinux2014_x86_64", "manylinux2010_x86_64", "manylinux1_x86_64"] {
+        a.push("--platform".into());
+        a.push(legacy.into());
+    }
+    a
+}
+
+/// The requirements a failed `pip install` could not find (its `No matching distribution found for X` lines,
+/// build dependencies of sdists included), in order, without repeats, and without their environment markers.
+pub fn missing_requirements(pip_output: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for line in pip_output.lines() {
+        let Some((_, rest)) = line.split_once("No matching distribution found for ") else { continue };
+        // The image's pip has already found the marker true; the host's pip would judge it by its own Python.
+        let req = rest.split(';').next().unwrap_or("").trim().trim_end_matches('.').to_string();
+        if !req.is_empty() && !out.contains(&req) {
+            out.push(req);
+        }
+    }
+    out
+}
+
+/// A requirements file with its `-r`/`--requirement` includes inlined (paths relative to the including file, read
+/// through `read`), and, as SWE-bench does, without comments, blank lines and installs of the repository itself
+/// (`-e .`, `.[test]`). `Err` names a file that `read` cannot find.
+pub fn flatten_requirements(path: &str, read: &dyn Fn(&str) -> Option<String>) -> Result<Vec<String>, String> {
+    fn go(
+        path: &str,
+        read: &dyn Fn(&str) -> Option<String>,
+        depth: usize,
+        out: &mut Vec<String>,
+    ) -> Result<(), String> {
+        if depth > 8 {
+            return Err(format!("{path}: `-r` includes nest deeper than 8"));
+        }
+        let text = read(path).ok_or_else(|| format!("{path} is not in the repository at that commit"))?;
+        let dir = path.rsplit_once('/').map(|(d, _)| format!("{d}/")).unwrap_or_default();
+        for raw in text.lines() {
+            let line = raw.split(" #").next().unwrap_or("").trim();
+            if line.is_empty() || line.starts_with('#') || line.starts_with("-e .") || line.starts_with(".[") {
+                continue;
+            }
+            if line == "." {
+                continue;
+            }
+            let include = line
+                .strip_prefix("-r ")
+                .or_else(|| line.strip_prefix("--requirement "))
+                .or_else(|| line.strip_prefix("--requirement="));
+            match include {
+                Some(inc) => go(&normalize(&format!("{dir}{}", inc.trim())), read, depth + 1, out)?,
+                None => out.push(line.to_string()),
+            }
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    go(path, read, 0, &mut out)?;
+    Ok(out)
+}
+
+/// `a/b/../c` as `a/c`.
+fn normalize(path: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for p in path.split('/') {
+        match p {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            p => parts.push(p),
+        }
+    }
+    parts.join("/")
+}
+
+/// The dependencies of a conda `environment.yml`: its conda specs and the specs of its `pip:` list. A small
+/// reader for the layout these files have (`dependencies:`, `- item`, a nested `- pip:` list), not general YAML.
+pub fn environment_yml_dependencies(text: &str) -> (Vec<String>, Vec<String>) {
+    let (mut conda, mut pip) = (Vec::new(), Vec::new());
+    let mut in_deps = false;
+    let mut pip_indent: Option<usize> = None;
+    for raw in text.lines() {
+        let line = raw.split(" #").next().unwrap_or("").trim_end();
+        let body = line.trim_start();
+        if body.is_empty() || body.starts_with('#') {
+            continue;
+        }
+        let indent = line.len() - body.len();
+        if indent == 0 {
+            in_deps = body.starts_with("dependencies:");
+            pip_indent = None;
+            continue;
+        }
+        if !in_deps {
+            continue;
+        }
+        let Some(item) = body.strip_prefix("- ").map(|s| s.trim().trim_matches(|c| c == '"' || c == '\'')) else {
+            continue;
+        };
+        if let Some(pi) = pip_indent {
+            if indent > pi {
+                pip.push(item.to_string());
+                continue;
+            }
+            pip_indent = None;
+        }
+        if item == "pip:" {
+            pip_indent = Some(indent);
+        } else {
+            conda.push(item.to_string());
+        }
+    }
+    (conda, pip)
+}
+
+/// What became of one conda dependency in the offline build.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CondaDep {
+    /// A pip requirement spec.
+    Pip(String),
+    /// A Debian package (it must be in the spec's `apt_packages`).
+    Apt(String),
+    /// Left out, and why.
+    Skip(String),
+}
+
+/// A conda spec (`name`, `name=1.2`, `name>=1.2`, `channel::name`) mapped through `table` (conda name ->
+/// `pip:<name>`, `apt:<package>`, `skip:<why>`; unlisted names are PyPI names). conda's `=1.2` (any 1.2.x)
+/// becomes pip's `==1.2.*`. `python` and `pip` themselves are skipped: the venv has them.
+pub fn map_conda(spec: &str, table: &BTreeMap<String, String>) -> CondaDep {
+    let spec = spec.rsplit_once("::").map(|(_, s)| s).unwrap_or(spec).trim();
+    let cut = spec.find(|c: char| "=<>!~ ".contains(c)).unwrap_or(spec.len());
+    let (name, constraint) = (spec[..cut].trim(), spec[cut..].trim());
+    if name == "python" || name == "pip" {
+        return CondaDep::Skip(format!("{name}: the venv's own"));
+    }
+    let constraint = match constraint.strip_prefix('=') {
+        Some(v) if !v.starts_with('=') => {
+            let v = v.trim().trim_end_matches(".*").trim_end_matches('*').trim_end_matches('.');
+            format!("=={v}.*")
+        }
+        _ => constraint.replace(' ', ""),
+    };
+    match table.get(name).map(|v| v.split_once(':').unwrap_or(("pip", v))) {
+        Some(("skip", why)) => CondaDep::Skip(format!("{name}: {}", why.trim())),
+        Some(("apt", pkg)) => CondaDep::Apt(pkg.trim().to_string()),
+        Some((_, pip_name)) => CondaDep::Pip(format!("{}{constraint}", pip_name.trim())),
+        None => CondaDep::Pip(format!("{name}{constraint}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_the_suites_python_and_glibc() {
+        let a = target_args(&DebianSuite::named("bullseye").unwrap()).join(" ");
+        assert!(a.starts_with("--python-version 3.9 --implementation cp --abi cp39 --abi abi3 --abi none"), "{a}");
+        assert!(a.contains("manylinux_2_31_x86_64") && a.contains("manylinux_2_17_x86_64"), "{a}");
+        assert!(!a.contains("manylinux_2_32_x86_64") && a.ends_with("--platform manylinux1_x86_64"), "{a}");
+    }
+
+    #[test]
+    fn finds_what_pip_could_not_find() {
+        let out = "Processing ./x\n  ERROR: Could not find a version that satisfies the requirement setuptools>=40.8.0 \
+                   (from versions: none)\n  ERROR: No matching distribution found for setuptools>=40.8.0\n\
+                   ERROR: No matching distribution found for MarkupSafe==2.1.1\n\
+                   ERROR: No matching distribution found for setuptools>=40.8.0\n\
+                   ERROR: No matching distribution found for exceptiongroup>=1.0.0rc8; python_version < \"3.11\"\n";
+        assert_eq!(
+            missing_requirements(out),
+            vec!["setuptools>=40.8.0", "MarkupSafe==2.1.1", "exceptiongroup>=1.0.0rc8"]
+        );
+        assert!(missing_requirements("Successfully installed x-1.0").is_empty());
+    }
+
+    #[test]
+    fn requirement_files_inline_their_includes() {
+        let files: BTreeMap<&str, &str> = BTreeMap::from([
+            ("requirements/dev.txt", "-r docs.txt\n-r tests.txt\ntox==4.4.0  # via -r dev.in\n-e .\n"),
+            ("requirements/docs.txt", "# docs\nSphinx==6.1.3\n\n"),
+            ("requirements/tests.txt", "--requirement ../requirements-base.txt\npytest==7.2.1\n.[test]\n"),
+            ("requirements-base.txt", "click==8.1.3\n"),
+        ]);
+        let read = |p: &str| files.get(p).map(|s| s.to_string());
+        assert_eq!(
+            flatten_requirements("requirements/dev.txt", &read).unwrap(),
+            vec!["Sphinx==6.1.3", "click==8.1.3", "pytest==7.2.1", "tox==4.4.0"]
+        );
+        let e = flatten_requirements("requirements/none.txt", &read).unwrap_err();
+        assert!(e.contains("requirements/none.txt"), "{e}");
+    }
+
+    #[test]
+    fn reads_environment_yml_and_maps_conda_names() {
+        let yml = "name: xarray-tests\nchannels:\n  - conda-forge\ndependencies:\n  - numpy<1.24\n  - matplotlib-base\n  \
+                   - lxml    # Optional dep of pydap\n  # - pynio: not compatible\n  - cdms2\n  - hdf5\n  - python=3.10\n  \
+                   - pip\n  - pip:\n    - numbagg\n    - \"git-dep>=1\"\n  - zarr=2.12\n";
+        let (conda, pip) = environment_yml_dependencies(yml);
+        assert_eq!(
+            conda,
+            vec!["numpy<1.24", "matplotlib-base", "lxml", "cdms2", "hdf5", "python=3.10", "pip", "zarr=2.12"]
+        );
+        assert_eq!(pip, vec!["numbagg", "git-dep>=1"]);
+        let table = BTreeMap::from([
+            ("matplotlib-base".to_string(), "pip:matplotlib".to_string()),
+            ("cdms2".to_string(), "skip:conda-forge only".to_string()),
+            ("hdf5".to_string(), "apt:libhdf5-dev".to_string()),
+        ]);
+        let mapped: Vec<CondaDep> = conda.iter().map(|c| map_conda(c, &table)).collect();
+        assert_eq!(
+            mapped,
+            vec![
+                CondaDep::Pip("numpy<1.24".into()),
+                CondaDep::Pip("matplotlib".into()),
+                CondaDep::Pip("lxml".into()),
+                CondaDep::Skip("cdms2: conda-forge only".into()),
+                CondaDep::Apt("libhdf5-dev".into()),
+                CondaDep::Skip("python: the venv's own".into()),
+                CondaDep::Skip("pip: the venv's own".into()),
+                CondaDep::Pip("zarr==2.12.*".into()),
+            ]
+        );
+        assert_eq!(map_conda("conda-forge::numpy==1.23.0", &table), CondaDep::Pip("numpy==1.23.0".into()));
+    }
+}

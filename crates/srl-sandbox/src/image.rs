@@ -132,8 +132,9 @@ fn minbase() -> String {
 }
 
 /// Read the base recipe from `docker_dir/base` for `suite` (default: the recipe's `suite`) and add the Debian
-/// packages that the specs built on that suite need.
-pub fn base_recipe(docker_dir: &Path, suite: Option<&str>, specs: &[EnvSpec]) -> Result<BaseRecipe> {
+/// packages one environment needs (its `apt_packages`): environments with the same suite and packages share a
+/// base; one that needs TeX does not make every other one carry it.
+pub fn base_recipe(docker_dir: &Path, suite: Option<&str>, apt_packages: &[String]) -> Result<BaseRecipe> {
     let file = docker_dir.join("base/recipe.toml");
     let text = std::fs::read_to_string(&file).ctx(|| format!("read {}", file.display()))?;
     let r: RecipeFile =
@@ -142,12 +143,7 @@ pub fn base_recipe(docker_dir: &Path, suite: Option<&str>, specs: &[EnvSpec]) ->
     let setup_script = std::fs::read_to_string(&setup).ctx(|| format!("read {}", setup.display()))?;
     let suite = suite.map(str::to_string).unwrap_or(r.suite);
     let mut packages: Vec<String> = r.packages;
-    packages.extend(
-        specs
-            .iter()
-            .filter(|s| s.debian_suite().is_ok_and(|d| d.name == suite))
-            .flat_map(|s| s.apt_packages.iter().cloned()),
-    );
+    packages.extend(apt_packages.iter().cloned());
     packages.sort();
     packages.dedup();
     Ok(BaseRecipe { suite, variant: r.variant, packages, setup_script })
@@ -340,24 +336,24 @@ impl ImageBuilder {
 
     /// The base image name (`srl-swe/base.<suite>:<hash>`) of the recipe's default suite.
     pub fn base_image(&self) -> Result<String> {
-        Ok(base_recipe(&self.docker_dir, None, &self.specs)?.image())
+        Ok(base_recipe(&self.docker_dir, None, &[])?.image())
     }
 
-    /// The base image name of the environment `spec`: its Debian suite, with the Debian packages of every spec
-    /// on that suite.
+    /// The base image name of the environment `spec`: its Debian suite, with its Debian packages.
     pub fn base_image_for(&self, spec: &EnvSpec) -> Result<String> {
-        Ok(base_recipe(&self.docker_dir, Some(spec.debian_suite()?.name), &self.specs)?.image())
+        Ok(base_recipe(&self.docker_dir, Some(spec.debian_suite()?.name), &spec.apt_packages)?.image())
     }
 
     /// [`ImageBuilder::ensure_base`] for the suite of `spec`.
     pub async fn ensure_base_for(&self, spec: &EnvSpec) -> Result<BuildReport> {
-        self.ensure_base_recipe(base_recipe(&self.docker_dir, Some(spec.debian_suite()?.name), &self.specs)?).await
+        self.ensure_base_recipe(base_recipe(&self.docker_dir, Some(spec.debian_suite()?.name), &spec.apt_packages)?)
+            .await
     }
 
     /// Make sure the base image of the recipe's default suite exists: debootstrap a root filesystem from the
     /// Debian mirror (root and `debootstrap` needed), run `setup.sh` in it, import it. A no-op when the tag exists.
     pub async fn ensure_base(&self) -> Result<BuildReport> {
-        self.ensure_base_recipe(base_recipe(&self.docker_dir, None, &self.specs)?).await
+        self.ensure_base_recipe(base_recipe(&self.docker_dir, None, &[])?).await
     }
 
     async fn ensure_base_recipe(&self, recipe: BaseRecipe) -> Result<BuildReport> {

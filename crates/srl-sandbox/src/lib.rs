@@ -6,7 +6,7 @@
 //!   never rebuilt, a changed one always is):
 //!   base `srl-swe/base.<suite>:<hash>` (debootstrap of a Debian suite, [`DebianSuite`]: bullseye 3.9, bookworm
 //!   3.11, trixie 3.13, with `docker/base/recipe.toml`'s packages, compilers included, + `setup.sh` + the
-//!   `apt_packages` of the specs on that suite, from the host's apt mirror, `SRL_DEBIAN_MIRROR` overrides);
+//!   `apt_packages` of the environment, from the host's apt mirror, `SRL_DEBIAN_MIRROR` overrides);
 //!   environment `srl-swe/env.<spec>:<hash>` (a venv at `/opt/venv` made with the suite's python3, filled from a
 //!   wheelhouse that `pip download` fills on the host for that Python and platform, sdists included and built in
 //!   the image; kept at `/opt/srl-wheels` with pip offline on it; the container has no network; a spec whose
@@ -37,9 +37,12 @@
 //!   bundled task (byte-identical to `tasks/tools/make_base.py`), and testbeds from a git mirror holding only the
 //!   objects reachable from the base.
 //! - [`spec`]: [`EnvSpec`], the environment specs of `environments/*.toml` (`name`, `repos` and `versions` as glob
-//!   patterns, `python` (offline: the base's 3.11 only), `apt_packages`, `packages`, `pip_packages`, `pre_install`,
-//!   `install`, `eval_commands`, `test_cmd`, `log_format`, `network`, `no_use_env`, `nano_cpus`); unknown keys are
-//!   errors naming the key and the file.
+//!   patterns, `python`, `suite` and `deviation` (the Debian suite when it has another Python, and why),
+//!   `apt_packages`, `packages`, `pip_packages`, `requirement_files`, `conda` (conda names mapped to PyPI, Debian
+//!   or skipped), `pre_install`, `install`, `eval_commands`, `test_cmd`, `log_format`, `network`, `no_use_env`,
+//!   `nano_cpus`); unknown keys are errors naming the key and the file.
+//! - [`wheels`]: `pip download`'s target flags per suite, the requirements a failed `pip install` missed,
+//!   requirement files with their includes, `environment.yml` dependencies and the conda name mapping.
 //! - [`task`]: [`TaskSet`], a dataset and where each repository comes from (`srl-swe/<name>` from
 //!   `tasks/<name>/repo`, other repositories from a mirror folder).
 //! - [`Hosts`]: several Docker engines as one pool ([`HostSpec`]: `local`, `unix://`, `tcp://` with optional TLS,

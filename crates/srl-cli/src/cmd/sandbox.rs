@@ -186,14 +186,16 @@ pub fn run(cmd: SandboxCmd) -> anyhow::Result<()> {
             let specs = srl_eval::specs_from_swebench(&facts)?;
             let written = srl_eval::write_specs(&specs, &out)?;
             let pairs: usize = facts.0.values().map(|v| v.len()).sum();
-            let offline = specs.iter().filter(|s| s.spec.python == srl_eval::specs::OFFLINE_PYTHON).count();
+            let deviating: Vec<&str> =
+                specs.iter().filter(|s| s.spec.deviation.is_some()).map(|s| s.spec.name.as_str()).collect();
             println!(
-                "wrote {} specs for {pairs} repo/version pairs of {} repositories into {} ({offline} with the offline \
-                 base's Python {})",
+                "wrote {} specs for {pairs} repo/version pairs of {} repositories into {}; {} built on another \
+                 Python than SWE-bench's (recorded as `deviation`): {}",
                 written.len(),
                 facts.0.len(),
                 out.display(),
-                srl_eval::specs::OFFLINE_PYTHON
+                deviating.len(),
+                if deviating.is_empty() { "none".to_string() } else { deviating.join(", ") }
             );
             Ok(())
         }

@@ -134,6 +134,9 @@ pub struct InstanceExtras {
     /// The Docker engine that ran the instance (its name in the host pool; `local` alone).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub docker_host: Option<String>,
+    /// How the environment built here departs from SWE-bench's (another Python: the spec's `deviation`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment_deviation: Option<String>,
 }
 
 /// The run summary, with SWE-bench's keys (`make_run_report`) plus `resolve_rate`.
@@ -159,6 +162,10 @@ pub struct RunSummary {
     /// The Docker engine that ran each instance (from `srl_extras.json`), by instance id.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub docker_hosts: BTreeMap<String, String>,
+    /// Instances whose environment departs from SWE-bench's, and how (`srl_extras.json`'s
+    /// `environment_deviation`), by instance id.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub environment_deviations: BTreeMap<String, String>,
 }
 
 impl RunSummary {

@@ -125,8 +125,12 @@ pub fn summarize_run_with(
         &reports,
     );
     for p in predictions {
-        if let Some(host) = layout.read_extras(&p.model_name_or_path, &p.instance_id).and_then(|x| x.docker_host) {
+        let Some(extras) = layout.read_extras(&p.model_name_or_path, &p.instance_id) else { continue };
+        if let Some(host) = extras.docker_host {
             summary.docker_hosts.insert(p.instance_id.clone(), host);
+        }
+        if let Some(d) = extras.environment_deviation {
+            summary.environment_deviations.insert(p.instance_id.clone(), d);
         }
     }
     summary

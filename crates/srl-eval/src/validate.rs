@@ -70,7 +70,25 @@ impl Validation {
     /// Reads the gold run's and the empty run's results of `instances` (model names `gold` and `empty`).
     pub fn from_runs(instances: &[Instance], gold: &RunLayout, empty: &RunLayout) -> Validation {
         let side = |layout: &RunLayout, model: &str, id: &str| -> (Side, Option<String>, String) {
-            side_of(layout.read_report(model, id).as_ref(), layout.read_extras(model, id).as_ref())
+            let extras = layout.read_extras(model, id);
+            let (side, why, kind) = side_of(layout.read_report(model, id).as_ref(), extras.as_ref());
+            // Why tests failed, when the log says: no network here, another Python than SWE-bench's.
+            let mut notes = Vec::new();
+            if side == Side::Unresolved {
+                let log = std::fs::read_to_string(layout.instance_dir(model, id).join("test_output.txt"));
+                if let Some(m) = log.ok().as_deref().and_then(network_failure) {
+                    notes.push(format!("the tests need the network (`{m}` in the log); containers have none"));
+                }
+                if let Some(d) = extras.as_ref().and_then(|x| x.environment_deviation.as_deref()) {
+                    notes.push(format!("environment deviation: {}", d.split(':').next().unwrap_or(d)));
+                }
+            }
+            let why = match (why, notes.is_empty()) {
+                (w, true) => w,
+                (Some(w), false) => Some(format!("{w}; {}", notes.join("; "))),
+                (None, false) => Some(notes.join("; ")),
+            };
+            (side, why, kind)
         };
         let mut checks = Vec::with_capacity(instances.len());
         for inst in instances {
@@ -203,6 +221,19 @@ fn side_of(report: Option<&InstanceReport>, extras: Option<&InstanceExtras>) -> 
     }
 }
 
+/// The first sign in a test log that the tests wanted the network (a name lookup or a connection that failed).
+fn network_failure(log: &str) -> Option<&'static str> {
+    [
+        "Temporary failure in name resolution",
+        "Name or service not known",
+        "Network is unreachable",
+        "NewConnectionError",
+        "Max retries exceeded with url",
+    ]
+    .into_iter()
+    .find(|m| log.contains(m))
+}
+
 /// The kind as `srl_extras.json` writes it (its serde name, e.g. `image_build_failed`).
 fn error_name(kind: &ErrorKind) -> String {
     match serde_json::to_value(kind) {
@@ -247,6 +278,40 @@ mod tests {
             ..InstanceExtras::default()
         };
         layout.write_instance(model, id, &InstanceFiles { extras: Some(&extras), ..InstanceFiles::default() }).unwrap();
+    }
+
+    #[test]
+    fn unresolved_gold_says_when_the_tests_wanted_the_network_or_the_python_differs() {
+        let dir = tempfile::tempdir().unwrap();
+        let gold = RunLayout::new(dir.path(), "v.gold");
+        let empty = RunLayout::new(dir.path(), "v.empty");
+        let insts = [instance("psf__requests-1", "psf/requests"), instance("a__x-1", "a/x")];
+        for i in &insts {
+            graded(&gold, "gold", &i.instance_id, false);
+            graded(&empty, "empty", &i.instance_id, false);
+        }
+        let log = "FAILED test_requests.py::t - requests.exceptions.ConnectionError: HTTPConnectionPool(host='httpbin.org', \
+                   port=80): Max retries exceeded with url: /get (Caused by NewConnectionError(...))\n";
+        std::fs::write(gold.instance_dir("gold", "psf__requests-1").join("test_output.txt"), log).unwrap();
+        let extras = InstanceExtras {
+            instance_id: "a__x-1".into(),
+            environment_deviation: Some("SWE-bench specifies Python 3.6, ...: a/x 1.0 supports 3.6-3.9".into()),
+            ..InstanceExtras::default()
+        };
+        gold.write_instance("gold", "a__x-1", &InstanceFiles { extras: Some(&extras), ..InstanceFiles::default() })
+            .unwrap();
+        let v = Validation::from_runs(&insts, &gold, &empty);
+        let why = |id: &str| v.instances.iter().find(|c| c.instance_id == id).unwrap().reason.clone().unwrap();
+        assert!(
+            why("psf__requests-1").contains("the tests need the network (`NewConnectionError`"),
+            "{}",
+            why("psf__requests-1")
+        );
+        assert_eq!(
+            why("a__x-1"),
+            "gold unresolved (1 of 1 FAIL_TO_PASS and 0 of 0 PASS_TO_PASS failing; environment deviation: SWE-bench \
+             specifies Python 3.6, ...)"
+        );
     }
 
     #[test]

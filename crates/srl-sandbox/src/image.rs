@@ -29,7 +29,7 @@ const PATH_ENV: &str = "PATH=/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/s
 /// eval script's re-run of the install command works offline too.
 const WHEELS: &str = "/opt/srl-wheels";
 /// Rounds of "install, find what pip was missing, download it on the host" before a build gives up.
-const MAX_PIP_ROUNDS: usize = 25;
+const MAX_PIP_ROUNDS: usize = 40;
 
 /// The environment of every command of an env or instance build, and of the images made: the venv first on
 /// `PATH`, pip offline on the wheelhouse.
@@ -487,16 +487,15 @@ impl ImageBuilder {
 
     /// Download `reqs` for the Python and platform of `suite` into `dir` with `pip download` on the host: all of
     /// them and their dependencies as wheels when that works; else each alone, its wheel, or else its sdist (built
-    /// later inside the image). Dependencies that this leaves out are found by [`ImageBuilder::pip_step`]. Returns
-    /// the files added.
-    async fn download(&self, dir: &Path, suite: &DebianSuite, reqs: &[String]) -> Result<Vec<PathBuf>> {
+    /// later inside the image; one that has neither is left for the image's pip to name). Dependencies that this
+    /// leaves out are found by [`ImageBuilder::pip_step`].
+    async fn download(&self, dir: &Path, suite: &DebianSuite, reqs: &[String]) -> Result<()> {
         if reqs.is_empty() {
-            return Ok(Vec::new());
+            return Ok(());
         }
         let lock = self.lock_for(&dir.display().to_string());
         let _g = lock.lock().await;
         std::fs::create_dir_all(dir).ctx(|| format!("create {}", dir.display()))?;
-        let before = list_files(dir)?;
         let pip = |extra: &[&str], target: bool, reqs: &[String]| {
             let mut cmd = tokio::process::Command::new("python3");
             cmd.args(["-m", "pip", "download", "--disable-pip-version-check", "--progress-bar", "off"]).args(extra);
@@ -514,13 +513,16 @@ impl ImageBuilder {
                     continue;
                 }
                 self.say(&format!("{r}: no wheel for Python {}; taking its sdist", suite.python));
-                self.run_host(pip(&["--no-binary=:all:", "--no-deps"], true, one), "pip download (sdist)")
-                    .await
-                    .map_err(|e| SandboxError::Build(format!("{r}: neither a wheel nor an sdist on PyPI: {e}")))?;
+                // Not fatal here: when the image's pip needs it, its own error names it (see `pip_step`).
+                if let Err(e) =
+                    self.run_host(pip(&["--no-binary=:all:", "--no-deps"], true, one), "pip download (sdist)").await
+                {
+                    tracing::warn!("{r}: neither a wheel nor an sdist for Python {}: {e}", suite.python);
+                    self.say(&format!("{r}: neither a wheel nor an sdist for Python {}", suite.python));
+                }
             }
         }
-        let after = list_files(dir)?;
-        Ok(after.into_iter().filter(|f| !before.contains(f)).map(|f| dir.join(f)).collect())
+        Ok(())
     }
 
     fn build_options(network: bool) -> ContainerOptions {
@@ -584,11 +586,24 @@ impl ImageBuilder {
                 return Err(Self::build_error(what, &out));
             }
             self.say(&format!("{what}: pip needs {}", missing.join(", ")));
-            let files = self.download(wheelhouse, suite, &missing).await?;
+            self.download(wheelhouse, suite, &missing).await?;
             fetched.extend(missing);
-            self.upload_wheels(c, &files).await?;
+            // Everything the container lacks: another build of the same environment may have fetched it first.
+            self.sync_wheels(c, wheelhouse).await?;
         }
         Err(SandboxError::Build(format!("{what}: still missing distributions after {MAX_PIP_ROUNDS} downloads")))
+    }
+
+    /// Copies the files of the host's wheelhouse `dir` that the container's lacks into it.
+    async fn sync_wheels(&self, c: &Container, dir: &Path) -> Result<()> {
+        let (_, have, _) = c.exec_argv(&["ls", "-1", WHEELS]).await?;
+        let have: std::collections::HashSet<&str> = have.lines().collect();
+        let new: Vec<PathBuf> = list_files(dir)?
+            .into_iter()
+            .filter(|f| !have.contains(f.as_str()) && f != ".complete")
+            .map(|f| dir.join(f))
+            .collect();
+        self.upload_wheels(c, &new).await
     }
 
     /// Copies wheelhouse files into the container's wheelhouse.
@@ -766,6 +781,10 @@ impl ImageBuilder {
         }
         self.say(&format!("building {image} ({} from {})", instance.instance_id, source.describe()));
         let file_reqs = self.requirement_file_reqs(&spec, instance, source)?;
+        // The requirement file's closure in one `pip download` (a pip-compiled file pins dozens of packages; found
+        // one by one by `pip_step`, each would cost a round).
+        let dir = self.wheelhouse_dir(&spec, &suite);
+        self.download(&dir, &suite, &file_reqs).await?;
         let tmp = tempfile::tempdir().ctx(|| "temp dir".into())?;
         let testbed = tmp.path().join("testbed");
         let head = {
@@ -786,15 +805,7 @@ impl ImageBuilder {
         c.exec_argv(&["rm", "-rf", "/testbed"]).await?;
         c.upload_tar("/", tar_bytes).await?;
         // What the wheelhouse gained since the env image was made (other instances' downloads).
-        let dir = self.wheelhouse_dir(&spec, &suite);
-        let (_, have, _) = c.exec_argv(&["ls", "-1", WHEELS]).await?;
-        let have: std::collections::HashSet<&str> = have.lines().collect();
-        let new: Vec<PathBuf> = list_files(&dir)?
-            .into_iter()
-            .filter(|f| !have.contains(f.as_str()) && f != ".complete")
-            .map(|f| dir.join(f))
-            .collect();
-        self.upload_wheels(&c, &new).await?;
+        self.sync_wheels(&c, &dir).await?;
         let what = format!("instance {}", instance.instance_id);
         for cmd in &spec.pre_install {
             self.pip_step(&c, cmd, "/testbed", &dir, &suite, &what).await?;

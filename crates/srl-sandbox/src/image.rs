@@ -514,9 +514,9 @@ impl ImageBuilder {
                 }
                 self.say(&format!("{r}: no wheel for Python {}; taking its sdist", suite.python));
                 // Not fatal here: when the image's pip needs it, its own error names it (see `pip_step`).
-                if let Err(e) =
-                    self.run_host(pip(&["--no-binary=:all:", "--no-deps"], true, one), "pip download (sdist)").await
-                {
+                let mut sdist = tokio::process::Command::new("python3");
+                sdist.args(["-c", wheels::SDIST_FETCH, r]).arg(dir);
+                if let Err(e) = self.run_host(sdist, "sdist download").await {
                     tracing::warn!("{r}: neither a wheel nor an sdist for Python {}: {e}", suite.python);
                     self.say(&format!("{r}: neither a wheel nor an sdist for Python {}", suite.python));
                 }

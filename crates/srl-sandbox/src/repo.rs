@@ -93,26 +93,34 @@ pub fn bundled_base_commit(files: &Path, dest: &Path) -> Result<String> {
 }
 
 /// Check out `base_commit` of the git repository `src` into `dest` with nothing after it reachable: a fresh
-/// repository holding only the objects reachable from the base commit, a `main` branch at it, no remotes, no
-/// tags, no reflog.
+/// repository holding only the objects reachable from the base commit (one pack, made by `git fetch` of that
+/// commit from `src`: git's pack-objects reuses the mirror's deltas, where copying objects one by one through
+/// libgit2 would write every historical blob loose, gigabytes for sympy), a `main` branch at it, no remotes, no
+/// tags.
 fn git_at_commit(src: &Path, base_commit: &str, dest: &Path) -> Result<String> {
     let from = Repository::open(src).ctx(|| format!("open {}", src.display()))?;
     let oid = Oid::from_str(base_commit).ctx(|| format!("bad commit id {base_commit}"))?;
     let commit = from.find_commit(oid).ctx(|| format!("{base_commit} not in {}", src.display()))?;
     std::fs::create_dir_all(dest).ctx(|| format!("create {}", dest.display()))?;
     let to = Repository::init(dest).ctx(|| format!("init {}", dest.display()))?;
-    let src_odb = from.odb().ctx(|| "odb".into())?;
-    let dst_odb = to.odb().ctx(|| "odb".into())?;
-    // Copy every object reachable from the base commit (commits, trees, blobs).
-    let mut walk = from.revwalk().ctx(|| "revwalk".into())?;
-    walk.push(oid).ctx(|| "revwalk".into())?;
-    let mut seen_trees = std::collections::HashSet::new();
-    for c in walk {
-        let c = c.ctx(|| "revwalk".into())?;
-        let cm = from.find_commit(c).ctx(|| "commit".into())?;
-        copy_tree_objects(&from, &src_odb, &dst_odb, cm.tree_id(), &mut seen_trees)?;
-        let obj = src_odb.read(c).ctx(|| "read commit".into())?;
-        dst_odb.write(obj.kind(), obj.data()).ctx(|| "write commit".into())?;
+    let src_abs = std::fs::canonicalize(src).ctx(|| format!("resolve {}", src.display()))?;
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dest)
+        .args(["fetch", "--quiet", "--no-tags", "--no-write-fetch-head"])
+        .arg("--upload-pack=git -c uploadpack.allowAnySHA1InWant=true upload-pack")
+        .arg(&src_abs)
+        .arg(base_commit)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .output()
+        .ctx(|| "run git fetch (the git command line is needed to copy a mirror's history)".into())?;
+    if !out.status.success() {
+        return Err(SandboxError::Other(format!(
+            "git fetch of {base_commit} from {} failed: {}",
+            src.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
     }
     to.reference("refs/heads/main", oid, true, "base").ctx(|| "branch".into())?;
     to.set_head("refs/heads/main").ctx(|| "HEAD".into())?;
@@ -124,32 +132,6 @@ fn git_at_commit(src: &Path, base_commit: &str, dest: &Path) -> Result<String> {
     index.read_tree(&tree).ctx(|| "index".into())?;
     index.write().ctx(|| "index".into())?;
     Ok(oid.to_string())
-}
-
-fn copy_tree_objects(
-    repo: &Repository,
-    src: &git2::Odb,
-    dst: &git2::Odb,
-    tree: Oid,
-    seen: &mut std::collections::HashSet<Oid>,
-) -> Result<()> {
-    if !seen.insert(tree) || dst.exists(tree) {
-        return Ok(());
-    }
-    let t = repo.find_tree(tree).ctx(|| "tree".into())?;
-    for e in t.iter() {
-        match e.kind() {
-            Some(git2::ObjectType::Tree) => copy_tree_objects(repo, src, dst, e.id(), seen)?,
-            Some(git2::ObjectType::Blob) if !dst.exists(e.id()) => {
-                let o = src.read(e.id()).ctx(|| "read blob".into())?;
-                dst.write(o.kind(), o.data()).ctx(|| "write blob".into())?;
-            }
-            _ => {}
-        }
-    }
-    let o = src.read(tree).ctx(|| "read tree".into())?;
-    dst.write(o.kind(), o.data()).ctx(|| "write tree".into())?;
-    Ok(())
 }
 
 /// Make the /testbed repository of an instance in `dest` and return its `HEAD` (which must be `base_commit`).

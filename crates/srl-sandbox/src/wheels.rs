@@ -37,6 +37,47 @@ pub fn target_args(suite: &DebianSuite) -> Vec<String> {
     a
 }
 
+/// A Python program for the host's python3 that downloads the sdist of one requirement (`argv[1]`, `name` with
+/// optional PEP 440 specifiers) into a folder (`argv[2]`) from PyPI's JSON API (`$SRL_PYPI_JSON`, default
+/// `https://pypi.org/pypi`), checking its sha256: the newest non-yanked release that matches and has an sdist.
+/// `pip download` cannot be used for an sdist of another Python: it builds the sdist's metadata with the host's
+/// Python, which fails for old sdists (Cython 0.27 on 3.11).
+pub const SDIST_FETCH: &str = r#"
+import hashlib, json, os, sys, urllib.error, urllib.parse, urllib.request
+from pip._vendor.packaging.requirements import Requirement
+from pip._vendor.packaging.version import InvalidVersion, Version
+req, dest = Requirement(sys.argv[1]), sys.argv[2]
+base = os.environ.get("SRL_PYPI_JSON", "https://pypi.org/pypi").rstrip("/")
+index = f"{base}/{req.name}/json"
+try:
+    with urllib.request.urlopen(index, timeout=60) as r:
+        releases = json.load(r)["releases"]
+except urllib.error.HTTPError as e:
+    sys.exit(f"{req.name}: {e.code} {e.reason} from {index}")
+def key(v):
+    try:
+        return Version(v)
+    except InvalidVersion:
+        return None
+found = []
+for v, files in releases.items():
+    k = key(v)
+    sdists = [f for f in files if f.get("packagetype") == "sdist" and not f.get("yanked")]
+    if k is not None and sdists and req.specifier.contains(k, prereleases=True):
+        found.append((k, sdists[0]))
+if not found:
+    sys.exit(f"no sdist of {req} on {base}")
+_, f = max(found, key=lambda x: x[0])
+data = urllib.request.urlopen(urllib.parse.urljoin(index, f["url"]), timeout=300).read()
+if hashlib.sha256(data).hexdigest() != f["digests"]["sha256"]:
+    sys.exit(f"sha256 mismatch for {f['filename']}")
+path = os.path.join(dest, f["filename"])
+with open(path + ".part", "wb") as out:
+    out.write(data)
+os.replace(path + ".part", path)
+print("saved", path)
+"#;
+
 /// The requirements a failed `pip install` could not find (its `No matching distribution found for X` lines,
 /// build dependencies of sdists included), in order, without repeats, and without their environment markers.
 pub fn missing_requirements(pip_output: &str) -> Vec<String> {

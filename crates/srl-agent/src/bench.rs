@@ -6,7 +6,9 @@
 //! (the whole [`Episode`]: exit, every raw turn, tokens), and `prediction.json` (SWE-bench's prediction) last:
 //! its presence means the episode is done, and a resumed run skips it. Grading goes through
 //! [`Harness::evaluate`] and writes the evaluator's files; a graded instance is skipped unless `rerun`; an empty
-//! patch is not graded. At the end `<run>/predictions.jsonl` (instance order) and `<run>/summary.json`.
+//! patch is not graded. After both, the instance is done for the harness's image cache ([`Harness::instance_done`]:
+//! its instance image goes when the cache level says so). At the end `<run>/predictions.jsonl` (instance order)
+//! and `<run>/summary.json`.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -224,7 +226,8 @@ pub async fn run_agent(
     Ok((pred, note))
 }
 
-/// One instance of a run: the episode unless done earlier, then the grading unless graded earlier (or `rerun`).
+/// One instance of a run: the episode unless done earlier, then the grading unless graded earlier (or `rerun`);
+/// then the instance is done for the harness's image cache (its image may go).
 async fn bench_instance(
     harness: &Harness,
     agent: Agent<'_>,
@@ -248,6 +251,7 @@ async fn bench_instance(
         ev.write(run)?;
         Verdict::of(&ev)
     };
+    harness.instance_done(instance).await;
     let resolved = run.read_report(&pred.model_name_or_path, id).is_some_and(|r| r.resolved);
     Ok((pred, BenchEvent { instance_id: instance.instance_id.clone(), episode, verdict, resolved }))
 }

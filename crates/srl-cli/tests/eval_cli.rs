@@ -474,3 +474,105 @@ fn eval_reads_parquet_datasets_and_names_bad_rows() {
         "{stderr}"
     );
 }
+
+/// SWE-bench's cache levels on one instance: `instance` keeps its images, `none` keeps only images that were there
+/// before the run, `--clean` removes those too (down to the level), the default `env` removes the instance image
+/// and keeps the environment; each run prints the image disk after the instance and at the end. The test uses its
+/// own environment (environments/ copied, the bundled spec renamed), so its environment and instance images are
+/// its own while other tests run; the base image is everyone's, so no step removes it (the first keeps it, the
+/// later ones find it there before them, and none pairs `none` with `--clean`).
+#[test]
+fn eval_cache_levels_remove_images_as_swebench_does() {
+    if skip() {
+        return;
+    }
+    fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for e in std::fs::read_dir(from).unwrap() {
+            let e = e.unwrap();
+            if e.file_type().unwrap().is_dir() {
+                copy_tree(&e.path(), &to.join(e.file_name()));
+            } else {
+                std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+            }
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let env_dir = dir.path().join("environments");
+    copy_tree(&root().join("environments"), &env_dir);
+    let spec = env_dir.join("bundled-py311.toml");
+    let text_of_spec = std::fs::read_to_string(&spec).unwrap();
+    std::fs::write(&spec, format!("name = \"bundled-cache-test\"\n{text_of_spec}")).unwrap();
+
+    let id = "srl-swe__datekit-1";
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let sb = rt.block_on(srl_sandbox::Sandbox::connect()).unwrap();
+    let builder = srl_sandbox::ImageBuilder::new(&sb, &root().join("docker"), &env_dir).unwrap();
+    let dataset = srl_eval::load_source(&srl_eval::DatasetSource::Bundled, &root()).unwrap();
+    let instance = dataset.iter().find(|i| i.instance_id == id).unwrap();
+    let spec = builder.spec_for(&instance.repo, &instance.version).unwrap();
+    assert_eq!(spec.name, "bundled-cache-test");
+    let (inst, env) = (builder.instance_image(instance).unwrap(), builder.env_image(spec).unwrap());
+    let base = builder.base_image_for(spec).unwrap();
+    let held = || {
+        let names = rt.block_on(sb.image_names()).unwrap();
+        [&inst, &env, &base].map(|n| names.contains(n.as_str()))
+    };
+    // Leftovers of an earlier run of this test go first.
+    for image in [&inst, &env] {
+        rt.block_on(sb.remove_image(image)).unwrap();
+    }
+
+    let report_dir = dir.path().join("logs");
+    let run = |run_id: &str, extra: &[&str]| {
+        let args = ["eval", "--split", "bundled", "--predictions", "gold", "--instance-ids", id, "--run-id", run_id];
+        let paths = ["--env-dir", env_dir.to_str().unwrap(), "--report-dir", report_dir.to_str().unwrap()];
+        let out = bin().env_remove("SRL_CACHE_LEVEL").args([&args[..], &paths, extra].concat()).output().unwrap();
+        let stdout = text(&out.stdout);
+        assert!(out.status.success(), "{run_id}: {stdout}\nstderr: {}", text(&out.stderr));
+        stdout
+    };
+    let removed = |stdout: &str, level: &str, what: &str| {
+        assert!(stdout.contains(&format!("cache level {level}: {what}")), "{stdout}");
+    };
+
+    // instance: everything stays; the disk after the instance (a line of its own without a terminal) and at the end.
+    let out = run("keep", &["--cache-level", "instance"]);
+    assert!(out.contains("resolve rate: 1/7"), "{out}");
+    assert!(out.contains(&format!("{id}: resolved | image disk ")), "{out}");
+    assert!(out.contains("image disk at the start: "), "{out}");
+    let end = out.lines().find(|l| l.starts_with("image disk (")).unwrap_or_else(|| panic!("{out}"));
+    assert!(end.contains(" at the end, ") && end.contains(" at most, ") && end.contains(" at the start"), "{end}");
+    assert!(end.contains("B in "), "{end}");
+    removed(&out, "instance", "removed no image");
+    assert_eq!(held(), [true; 3], "instance keeps the instance, environment and base images");
+
+    // none without --clean: the images were there before the run, so they stay.
+    let out = run("earlier", &["--cache-level", "none"]);
+    removed(&out, "none", "removed no image");
+    assert_eq!(held(), [true; 3]);
+
+    // base with --clean: the earlier instance and environment images go, the base stays.
+    let out = run("clean", &["--cache-level", "base", "--clean"]);
+    removed(&out, "base", &format!("removed 2 images ({inst}, {env})"));
+    assert_eq!(held(), [false, false, true]);
+
+    // none: the run makes the environment and instance images and removes them; the earlier base stays.
+    let out = run("none", &["--cache-level", "none"]);
+    removed(&out, "none", &format!("removed 2 images ({inst}, {env})"));
+    assert_eq!(held(), [false, false, true]);
+
+    // The default, env: the instance image goes after its instance, the environment stays.
+    let out = run("default", &[]);
+    assert!(out.contains("resolve rate: 1/7"), "{out}");
+    removed(&out, "env", &format!("removed 1 image ({inst})"));
+    assert_eq!(held(), [false, true, true]);
+
+    // A run that grades nothing still sweeps at the end: --clean takes the environment made before it.
+    let args = ["eval", "--split", "bundled", "--predictions", "empty", "--instance-ids", id, "--run-id", "sweep"];
+    let paths = ["--env-dir", env_dir.to_str().unwrap(), "--report-dir", report_dir.to_str().unwrap()];
+    let out = bin().args([&args[..], &paths, &["--cache-level", "base", "--clean"]].concat()).output().unwrap();
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    removed(&text(&out.stdout), "base", &format!("removed 1 image ({env})"));
+    assert_eq!(held(), [false, false, true]);
+}

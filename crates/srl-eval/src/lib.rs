@@ -41,6 +41,10 @@
 //!   `diverge_below` (0.8), stops at `submit` or takes the tree's diff, and grades the patch in a fresh container
 //!   (model name `replay`); [`replay_run`] does many, writes [`ReplayLayout`] and keeps what a [`Keep`] filter
 //!   passes.
+//! * [`cache`]: SWE-bench's cache levels and `--clean` ([`CacheLevel`], [`CacheOptions`]): [`ImageCache`] records
+//!   the images each engine held when the run started, removes an instance image once its last planned use is
+//!   done and the environment and base images above the level at the end, never an image there before the run
+//!   unless `clean`, and measures the disk the run's kind of images hold after each instance.
 //! * [`validate`]: [`Validation::from_runs`] reads a gold run and an empty-patch run (the tests on the unpatched
 //!   repository, [`HarnessOptions::run_empty`] and [`RunPlan::run_empty_patches`]) into a per-repository table
 //!   (gold resolved, empty resolved, errors and their reasons) and names every instance that is not a clean pass.
@@ -70,6 +74,7 @@
 //!   `Tests Timed Out`), lacks either marker, has no parsable test at all (after falling back to the whole log), or
 //!   records a non-zero test exit code while no parsed test failed or errored.
 
+pub mod cache;
 pub mod dataset;
 pub mod directives;
 pub mod error;
@@ -87,6 +92,9 @@ pub mod specs;
 pub mod status;
 pub mod validate;
 
+pub use cache::{
+    CacheLevel, CacheOptions, CacheReport, DiskFigures, HostImages, ImageCache, ImageStore, InstanceImages, Layer,
+};
 pub use dataset::{DatasetSource, Split, load_dataset, load_files, load_source, resolve_dataset, select_instances};
 pub use directives::{test_directives, test_files};
 pub use error::EvalError;

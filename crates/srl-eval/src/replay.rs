@@ -447,7 +447,8 @@ pub struct ReplayRun {
 
 /// Replays `trajectories` against the instances of `dataset` with `opts.max_workers` containers at once, writing
 /// each replay's files as it finishes (then `on_done` sees its report), then the summary and the kept
-/// trajectories. A trajectory whose instance is not in the dataset is reported as not run. An `Err` is only a
+/// trajectories. Each replay is one use of its instance for the harness's image cache (plan them with
+/// [`crate::ImageCache::plan`] when an instance has several trajectories). A trajectory whose instance is not in the dataset is reported as not run. An `Err` is only a
 /// failure to write.
 pub async fn replay_run(
     harness: &Harness,
@@ -462,7 +463,11 @@ pub async fn replay_run(
         let inst = by_id.get(t.instance_id.as_str()).copied();
         async move {
             let r = match inst {
-                Some(inst) => replay(harness, inst, t, &opts.replay).await,
+                Some(inst) => {
+                    let r = replay(harness, inst, t, &opts.replay).await;
+                    harness.instance_done(inst).await;
+                    r
+                }
                 None => Replayed {
                     report: ReplayReport::not_run(
                         t,

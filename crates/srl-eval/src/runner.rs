@@ -13,6 +13,11 @@
 //! slot on an engine that is up, makes the instance image there (moved from another engine or built), and when
 //! that engine goes down during the work, runs the work again on another one, so an instance is graded once
 //! whatever engine dies; the engine that ran it is in `srl_extras.json` (`docker_host`).
+//!
+//! With [`Harness::with_image_cache`] a run removes images as SWE-bench's cache levels say ([`crate::cache`]):
+//! each instance's image once the instance is done ([`Harness::instance_done`], which [`Harness::run`] calls after
+//! each grading), the rest at [`Harness::finish_images`]. A container whose image went away meanwhile (another
+//! run's cache on the same engine) is made again once.
 
 use std::time::{Duration, Instant};
 
@@ -22,6 +27,7 @@ use srl_sandbox::{
     Container, ContainerOptions, EnvSpec, ExecOptions, Hosts, ImageBuilder, ImageSource, Lease, TaskSet,
 };
 
+use crate::cache::{CacheOptions, CacheReport, DiskFigures, HostImages, ImageCache, InstanceImages};
 use crate::error::EvalError;
 use crate::grade::{GoldTests, GradingConfig, grade_log};
 use crate::layout::{InstanceFiles, RunLayout};
@@ -147,6 +153,8 @@ pub struct Harness {
     builder: ImageBuilder,
     tasks: TaskSet,
     pub options: HarnessOptions,
+    /// Which images the run removes, and when ([`Harness::with_image_cache`]); none without it.
+    cache: Option<ImageCache>,
 }
 
 type Failure = (ErrorKind, String);
@@ -163,7 +171,75 @@ impl Harness {
     /// `hosts` runs the containers (a [`srl_sandbox::Sandbox`] for one engine); `builder` makes (or pulls) the
     /// images; `tasks` says where each instance's repository comes from (bundled tasks, git mirrors).
     pub fn new(hosts: impl Into<Hosts>, builder: ImageBuilder, tasks: TaskSet, options: HarnessOptions) -> Harness {
-        Harness { hosts: hosts.into(), builder, tasks, options }
+        Harness { hosts: hosts.into(), builder, tasks, options, cache: None }
+    }
+
+    /// SWE-bench's cache levels for this run (see [`crate::cache`]): records the images every engine holds now
+    /// (call it before anything is built), then [`Harness::run`] (and the agent's and the replay's loops, through
+    /// [`Harness::instance_done`]) removes each instance image once its instance is done, and
+    /// [`Harness::finish_images`] what else goes at the end. `instances` are the run's; their images are the ones
+    /// it may remove. Without it a harness removes nothing.
+    pub async fn with_image_cache(mut self, options: CacheOptions, instances: &[Instance]) -> Harness {
+        let images: Vec<(String, InstanceImages)> =
+            instances.iter().filter_map(|i| Some((i.instance_id.clone(), self.instance_images(i)?))).collect();
+        let store = HostImages { hosts: self.hosts.clone(), prefixes: self.image_prefixes() };
+        self.cache = Some(ImageCache::start(store, options, images).await);
+        self
+    }
+
+    /// The image cache of [`Harness::with_image_cache`].
+    pub fn image_cache(&self) -> Option<&ImageCache> {
+        self.cache.as_ref()
+    }
+
+    /// The images of `instance` by layer: the instance image, and for images built here its environment and base;
+    /// `None` when it has no spec.
+    pub fn instance_images(&self, instance: &Instance) -> Option<InstanceImages> {
+        let image = self.builder.instance_image(instance).ok()?;
+        match self.builder.image_source() {
+            ImageSource::Swebench { .. } => Some(InstanceImages { instance: image, env: None, base: None }),
+            ImageSource::Local => {
+                let spec = self.spec(instance).ok()?;
+                let (env, base) = (self.builder.env_image(spec).ok(), self.builder.base_image_for(spec).ok());
+                Some(InstanceImages { instance: image, env, base })
+            }
+        }
+    }
+
+    /// Where the names of this harness's images start (the disk figure covers those): `srl-swe/`, and for
+    /// published images their template's fixed head.
+    fn image_prefixes(&self) -> Vec<String> {
+        let mut prefixes = vec!["srl-swe/".to_string()];
+        if let ImageSource::Swebench { template } = self.builder.image_source() {
+            let head = template.split('{').next().unwrap_or_default().to_lowercase();
+            if !head.is_empty() && !head.starts_with("srl-swe/") {
+                prefixes.push(head);
+            }
+        }
+        prefixes
+    }
+
+    /// One use of `instance` is done (its grading; with an agent, its episode and its grading): with an image
+    /// cache its instance image goes when the level says so and no planned use is left ([`ImageCache::plan`]),
+    /// and the disk figure is measured again. Nothing without a cache.
+    pub async fn instance_done(&self, instance: &Instance) {
+        if let Some(c) = &self.cache {
+            c.instance_done(&instance.instance_id).await;
+        }
+    }
+
+    /// The disk figures of the image cache (start, after the latest instance, peak).
+    pub fn image_disk(&self) -> Option<DiskFigures> {
+        self.cache.as_ref().map(ImageCache::disk)
+    }
+
+    /// The end of the run for the image cache: removes the environment and base images (and instance images left)
+    /// above the level, and reports what the run removed and the disk. `None` without a cache.
+    pub async fn finish_images(&self) -> Option<CacheReport> {
+        match &self.cache {
+            Some(c) => Some(c.finish().await),
+            None => None,
+        }
     }
 
     /// The engines containers run on.
@@ -203,9 +279,18 @@ impl Harness {
         let image = self.image(instance, lease).await.map_err(|e| (ErrorKind::ImageBuildFailed, e.to_string()))?;
         let opts =
             ContainerOptions { instance_id: Some(instance.instance_id.clone()), ..self.options.container.clone() };
-        Container::start(&lease.host().sandbox, &image, &opts)
-            .await
-            .map_err(|e| (ErrorKind::ContainerFailed, e.to_string()))
+        let started = match Container::start(&lease.host().sandbox, &image, &opts).await {
+            // Removed since it was found (another run's cache level): made again, once.
+            Err(e) if e.is_not_found() => {
+                tracing::info!(instance = %instance.instance_id, %image, "the image went away: making it again");
+                self.hosts.forget_image(lease.index(), &image);
+                let image =
+                    self.image(instance, lease).await.map_err(|e| (ErrorKind::ImageBuildFailed, e.to_string()))?;
+                Container::start(&lease.host().sandbox, &image, &opts).await
+            }
+            r => r,
+        };
+        started.map_err(|e| (ErrorKind::ContainerFailed, e.to_string()))
     }
 
     /// Runs `work` in a fresh container of the instance image on an engine with a free slot (preferring one that
@@ -276,6 +361,9 @@ impl Harness {
 
     async fn evaluate_into(&self, instance: &Instance, ev: &mut Evaluation) -> Result<(), Failure> {
         let spec = self.spec(instance).map_err(|e| (ErrorKind::ImageBuildFailed, e.to_string()))?;
+        if self.builder.image_source() == &ImageSource::Local {
+            ev.extras.environment_deviation = spec.deviation.clone();
+        }
         let facts = env_facts(spec);
         let parser = facts.log_parser(&instance.repo).map_err(|e| (ErrorKind::Other, e.to_string()))?;
         ev.extras.log_format = Some(parser.as_str().to_string());
@@ -345,8 +433,9 @@ impl Harness {
         Ok(())
     }
 
-    /// Runs a plan with up to `max_workers` containers at once. Each finished instance is written to `layout`
-    /// before `on_done` sees it; an `Err` is only a failure to write there.
+    /// Runs a plan with up to `max_workers` containers at once. Each finished instance is done for the image cache
+    /// ([`Harness::instance_done`]) and written to `layout` before `on_done` sees it; an `Err` is only a failure to
+    /// write there.
     pub async fn run(
         &self,
         layout: &RunLayout,
@@ -355,7 +444,11 @@ impl Harness {
         mut on_done: impl FnMut(&Evaluation),
     ) -> Result<Vec<Evaluation>, EvalError> {
         let mut stream = futures_util::stream::iter(plan.to_run.iter())
-            .map(|(inst, pred)| self.evaluate(inst, pred))
+            .map(|(inst, pred)| async move {
+                let ev = self.evaluate(inst, pred).await;
+                self.instance_done(inst).await;
+                ev
+            })
             .buffer_unordered(max_workers.max(1));
         let mut done = Vec::with_capacity(plan.to_run.len());
         while let Some(ev) = stream.next().await {

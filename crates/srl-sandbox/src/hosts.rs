@@ -384,6 +384,11 @@ impl Hosts {
         self.inner.images.lock().map(|mut s| s.insert((index, image.to_string()))).ok();
     }
 
+    /// Forget that engine `index` holds `image` (it was removed): the next [`Hosts::ensure_image`] looks again.
+    pub fn forget_image(&self, index: usize, image: &str) {
+        self.inner.images.lock().map(|mut s| s.remove(&(index, image.to_string()))).ok();
+    }
+
     async fn present(&self, index: usize, image: &str) -> bool {
         if self.knows(index, image) {
             return true;

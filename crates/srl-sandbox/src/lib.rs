@@ -66,6 +66,7 @@
 //! skips them) and build the images on first use.
 
 mod container;
+mod disk;
 mod error;
 mod exec;
 mod hosts;
@@ -80,6 +81,7 @@ pub mod wheels;
 
 pub use container::ToolState;
 pub use container::{Container, ContainerOptions, FileStat, cleanup_all};
+pub use disk::{ImagesDisk, human_bytes, union_bytes};
 pub use error::{Result, SandboxError};
 pub use exec::{ExecOptions, ExecOutput, truncate_bytes_middle};
 pub use hosts::{Host, HostSpec, Hosts, Lease, TlsFiles};

@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use indicatif::ProgressBar;
 use srl_core::{DeviceSpec, Instance, PromptConfig, SamplingParams, SystemPrompt, TaskPrompt, Window};
-use srl_eval::{DatasetSource, Harness, HarnessOptions};
+use srl_eval::{CacheLevel, CacheOptions, DatasetSource, Harness, HarnessOptions};
 use srl_sandbox::{HostSpec, Hosts, ImageBuilder, ImageSource, ImageSourceKind, Sandbox, TaskSet};
 
 use crate::support::choice;
@@ -148,6 +148,77 @@ impl HostArgs {
         }
         Ok(hosts)
     }
+}
+
+/// What a run does with its images: SWE-bench's cache levels and `--clean`.
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct CacheArgs {
+    /// Image layers kept (SWE-bench's --cache_level): `none`, `base`, `env` or `instance`. Images of the layers
+    /// above go once the run no longer needs them: an instance image right after its instance, environment and
+    /// base images at the end of the run. An image that was there before the run stays unless --clean.
+    #[arg(long, env = "SRL_CACHE_LEVEL", default_value = "env", value_parser = choice::<CacheLevel>())]
+    pub cache_level: CacheLevel,
+    /// Also remove images above --cache-level that were there before the run (SWE-bench's --clean).
+    #[arg(long)]
+    pub clean: bool,
+}
+
+impl CacheArgs {
+    pub fn options(&self) -> CacheOptions {
+        CacheOptions { level: self.cache_level, clean: self.clean }
+    }
+
+    /// `h` with the image cache on over `instances` (their images are the ones the run may remove); prints the
+    /// level and the image disk at the start.
+    pub async fn apply(&self, h: Harness, instances: &[Instance]) -> Harness {
+        let h = h.with_image_cache(self.options(), instances).await;
+        let what = match self.cache_level {
+            CacheLevel::None => "removes the images it makes",
+            CacheLevel::Base => "keeps base images",
+            CacheLevel::Env => "keeps base and environment images, instance images go after their instance",
+            CacheLevel::Instance => "keeps every image",
+        };
+        let earlier = match (self.cache_level, self.clean) {
+            (CacheLevel::Instance, _) => "",
+            (_, false) => "; images there before the run stay (--clean removes them too)",
+            (_, true) => "; --clean: images there before the run go too",
+        };
+        let disk = h.image_disk().and_then(|d| d.start).map_or("unknown".into(), |d| d.to_string());
+        println!("cache level {}: the run {what}{earlier}; image disk at the start: {disk}", self.cache_level);
+        h
+    }
+}
+
+/// `image disk 1.23 GB in 3 images`: what the run's kind of images hold now (after the latest instance), for the
+/// progress line.
+pub fn disk_note(h: &Harness) -> Option<String> {
+    h.image_disk().and_then(|d| d.now).map(|d| format!("image disk {d}"))
+}
+
+/// The end of a run for its images: removes what goes at the end and prints what the run removed and the disk.
+pub async fn finish_images(h: &Harness) {
+    let Some(r) = h.finish_images().await else { return };
+    let removed = match r.removed.len() {
+        0 => "removed no image".to_string(),
+        n => {
+            let shown: Vec<&str> = r.removed.iter().take(3).map(String::as_str).collect();
+            let more = if n > shown.len() { ", ..." } else { "" };
+            format!("removed {n} image{} ({}{more})", if n == 1 { "" } else { "s" }, shown.join(", "))
+        }
+    };
+    let failed = match r.failed {
+        0 => String::new(),
+        n => format!(", {n} removal(s) refused (see the warnings)"),
+    };
+    let fig = |d: Option<srl_sandbox::ImagesDisk>| d.map_or("unknown".into(), |d| d.to_string());
+    println!("cache level {}: {removed}{failed}", r.options.level);
+    println!(
+        "image disk (images named srl-swe/... or after --image-template, each layer counted once): {} at the end, {} \
+         at most, {} at the start",
+        fig(r.disk.now),
+        r.disk.peak.map_or("unknown".into(), |d| srl_sandbox::human_bytes(d.bytes)),
+        r.disk.start.map_or("unknown".into(), |d| srl_sandbox::human_bytes(d.bytes)),
+    );
 }
 
 /// The dataset a command names: `--dataset FILE` or `--split NAME`, else `default`.

@@ -9,12 +9,14 @@ use anyhow::{Context, bail};
 use srl_agent::bench::{Agent, BenchLayout, BenchOptions, Verdict, run_bench};
 use srl_core::Instance;
 use srl_eval::{
-    DatasetSource, Grading, HarnessOptions, NO_PATCH, PredictionSource, RunLayout, RunSummary, Split, Validation,
-    load_source, plan_run, select_instances, summarize_run_with,
+    DatasetSource, Grading, Harness, HarnessOptions, NO_PATCH, Prediction, PredictionSource, RunLayout, RunPlan,
+    RunSummary, Split, Validation, load_source, plan_run, select_instances, summarize_run_with,
 };
 use srl_sandbox::ApplyMethod;
 
-use super::args::{HostArgs, Paths, PolicyArgs, dataset_source, harness, source_name};
+use super::args::{
+    CacheArgs, HostArgs, Paths, PolicyArgs, dataset_source, disk_note, finish_images, harness, source_name,
+};
 use crate::support::choice;
 use crate::support::progress::{Tally, spinner};
 use crate::support::runtime::block;
@@ -44,6 +46,8 @@ pub struct EvalArgs {
     pub max_workers: usize,
     #[command(flatten)]
     pub hosts: HostArgs,
+    #[command(flatten)]
+    pub cache: CacheArgs,
     /// Time limit of each instance's tests, seconds.
     #[arg(long, default_value_t = 1800)]
     pub timeout: u64,
@@ -107,16 +111,29 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     }
 }
 
-/// `--validate`: the gold run, the empty run (tests on the unpatched repository), then the validation table.
+/// `--validate`: the gold run, the empty run (tests on the unpatched repository), then the validation table. Both
+/// runs share one image cache: an instance image stays for the second run and goes after it.
 fn validate(args: &EvalArgs, run: Run) -> anyhow::Result<()> {
     let base = args.run_id.clone().unwrap_or_else(|| format!("{}.validate", source_name(&run.source)));
-    let mut layouts = Vec::new();
-    for (predictions, run_empty) in [("gold", false), ("empty", true)] {
-        let layout = RunLayout::new(&args.report_dir, format!("{base}.{predictions}"));
-        grade_predictions(args, &run, Grade { predictions, layout: layout.clone(), run_empty })?;
-        layouts.push(layout);
-    }
-    let v = Validation::from_runs(&run.instances, &layouts[0], &layouts[1]);
+    let passes = [("gold", false), ("empty", true)].map(|(predictions, run_empty)| Grade {
+        predictions,
+        layout: RunLayout::new(&args.report_dir, format!("{base}.{predictions}")),
+        run_empty,
+    });
+    let planned = passes.iter().map(|g| plan_grading(args, &run, g)).collect::<anyhow::Result<Vec<_>>>()?;
+    block(async {
+        let hosts = args.hosts.connect(args.max_workers, Some(&base)).await?;
+        let mut h = connect_harness(args, &run, &hosts).await?;
+        if let Some(cache) = h.image_cache() {
+            cache.plan(planned.iter().flat_map(|p| p.plan.to_run.iter().map(|(i, _)| i.instance_id.as_str())));
+        }
+        for (g, p) in passes.iter().zip(&planned) {
+            grade_planned(&run, &mut h, g, p).await?;
+        }
+        finish_images(&h).await;
+        Ok(())
+    })?;
+    let v = Validation::from_runs(&run.instances, &passes[0].layout, &passes[1].layout);
     let (json, md) = v.write(&args.report_dir.join(format!("{base}.validation")))?;
     let t = &v.total;
     println!(
@@ -146,17 +163,18 @@ fn agent(args: &EvalArgs, run: Run) -> anyhow::Result<()> {
     let result = block(async {
         let hosts = args.hosts.connect(args.max_workers, Some(&layout.run.run_id)).await?;
         let opts = BenchOptions { max_workers: hosts.total_capacity(), rerun: args.rerun };
-        let spin = spinner();
-        let h = harness(&args.paths, &hosts, &spin, run.instances.clone(), run.options)?;
-        spin.finish_and_clear();
+        let h = connect_harness(args, &run, &hosts).await?;
         let mut tally = Tally::new(run.instances.len(), 0, 0);
         let agent = Agent { policy: &*policy, config: &config };
         let r = run_bench(&h, agent, &run.dataset, &run.instances, &layout, &opts, &mut |e| {
+            tally.note(disk_note(&h));
             tally.record(e, e.resolved, matches!(e.verdict, Verdict::Error { .. }))
         })
         .await;
         tally.bar.finish_and_clear();
-        Ok(r?)
+        let r = r?;
+        finish_images(&h).await;
+        Ok(r)
     })?;
     println!("predictions: {}", result.predictions_path.display());
     print_summary(&result.summary, &result.summary_path);
@@ -175,13 +193,34 @@ fn grade(args: &EvalArgs, run: Run) -> anyhow::Result<()> {
         PredictionSource::File(p) => p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
         _ => pred_arg.to_string(),
     };
-    let layout = run.layout(args, &name);
-    grade_predictions(args, &run, Grade { predictions: pred_arg, layout, run_empty: false })
+    let g = Grade { predictions: pred_arg, layout: run.layout(args, &name), run_empty: false };
+    let planned = plan_grading(args, &run, &g)?;
+    block(async {
+        let hosts = args.hosts.connect(args.max_workers, Some(&g.layout.run_id)).await?;
+        let mut h = connect_harness(args, &run, &hosts).await?;
+        grade_planned(&run, &mut h, &g, &planned).await?;
+        finish_images(&h).await;
+        Ok(())
+    })
 }
 
-/// Grades one set of predictions into `g.layout`, prints and writes the summary.
-fn grade_predictions(args: &EvalArgs, run: &Run, g: Grade<'_>) -> anyhow::Result<()> {
-    let Grade { predictions: pred_arg, layout, run_empty } = g;
+/// The run's harness on `hosts`, its image cache on (`--cache-level`, `--clean`) before anything is built.
+async fn connect_harness(args: &EvalArgs, run: &Run, hosts: &srl_sandbox::Hosts) -> anyhow::Result<Harness> {
+    let spin = spinner();
+    let h = harness(&args.paths, hosts, &spin, run.instances.clone(), run.options.clone())?;
+    spin.finish_and_clear();
+    Ok(args.cache.apply(h, &run.instances).await)
+}
+
+/// A set of predictions and the plan of its grading.
+struct Planned {
+    predictions: Vec<Prediction>,
+    plan: RunPlan,
+}
+
+/// Loads the predictions of `g` and plans their grading (instances graded earlier skipped unless `--rerun`).
+fn plan_grading(args: &EvalArgs, run: &Run, g: &Grade<'_>) -> anyhow::Result<Planned> {
+    let Grade { predictions: pred_arg, ref layout, run_empty } = *g;
     let pred_source = PredictionSource::parse(pred_arg);
     let mut predictions =
         pred_source.load(&run.instances).with_context(|| format!("loading --predictions {pred_arg}"))?;
@@ -189,9 +228,9 @@ fn grade_predictions(args: &EvalArgs, run: &Run, g: Grade<'_>) -> anyhow::Result
         let wanted: HashSet<&str> = args.instance_ids.iter().map(String::as_str).collect();
         predictions.retain(|p| wanted.contains(p.instance_id.as_str()));
     }
-    let mut plan = plan_run(&run.instances, &predictions, &layout, args.rerun)?;
+    let mut plan = plan_run(&run.instances, &predictions, layout, args.rerun)?;
     if run_empty {
-        plan.run_empty_patches(&run.instances, &predictions, &layout, args.rerun);
+        plan.run_empty_patches(&run.instances, &predictions, layout, args.rerun);
     }
     if !plan.unknown.is_empty() {
         let shown: Vec<&str> = plan.unknown.iter().take(5).map(String::as_str).collect();
@@ -202,6 +241,14 @@ fn grade_predictions(args: &EvalArgs, run: &Run, g: Grade<'_>) -> anyhow::Result
             shown.join(" ")
         );
     }
+    Ok(Planned { predictions, plan })
+}
+
+/// Grades a planned set of predictions into `g.layout` with `h`, prints and writes the summary.
+async fn grade_planned(run: &Run, h: &mut Harness, g: &Grade<'_>, p: &Planned) -> anyhow::Result<()> {
+    let Grade { ref layout, run_empty, .. } = *g;
+    let Planned { predictions, plan } = p;
+    h.options.run_empty = run_empty;
     println!(
         "run {}: {} to grade, {} already graded (skipped; --rerun grades them again), {} empty patches",
         layout.run_id,
@@ -209,33 +256,27 @@ fn grade_predictions(args: &EvalArgs, run: &Run, g: Grade<'_>) -> anyhow::Result
         plan.already_graded.len(),
         plan.empty_patch.len()
     );
-    block(async {
-        let hosts = args.hosts.connect(args.max_workers, Some(&layout.run_id)).await?;
-        let spin = spinner();
-        let options = HarnessOptions { run_empty, ..run.options.clone() };
-        let h = harness(&args.paths, &hosts, &spin, run.instances.clone(), options)?;
-        spin.finish_and_clear();
-        let graded_earlier = |id: &String| {
-            let p = predictions.iter().find(|p| &p.instance_id == id);
-            p.and_then(|p| layout.read_report(&p.model_name_or_path, id)).is_some_and(|r| r.resolved)
+    let graded_earlier = |id: &String| {
+        let p = predictions.iter().find(|p| &p.instance_id == id);
+        p.and_then(|p| layout.read_report(&p.model_name_or_path, id)).is_some_and(|r| r.resolved)
+    };
+    let resolved = plan.already_graded.iter().filter(|id| graded_earlier(id)).count();
+    let mut tally = Tally::new(plan.to_run.len(), plan.already_graded.len(), resolved);
+    let h = &*h;
+    h.run(layout, plan, h.hosts().total_capacity(), |ev| {
+        let verdict = Verdict::of(ev);
+        let fuzz = match ev.extras.patch_method.as_deref() {
+            Some(m) if m != ApplyMethod::GitApply.command() && m != NO_PATCH => {
+                format!(" [patch applied with `{m}`]")
+            }
+            _ => String::new(),
         };
-        let resolved = plan.already_graded.iter().filter(|id| graded_earlier(id)).count();
-        let mut tally = Tally::new(plan.to_run.len(), plan.already_graded.len(), resolved);
-        h.run(&layout, &plan, hosts.total_capacity(), |ev| {
-            let verdict = Verdict::of(ev);
-            let fuzz = match ev.extras.patch_method.as_deref() {
-                Some(m) if m != ApplyMethod::GitApply.command() && m != NO_PATCH => {
-                    format!(" [patch applied with `{m}`]")
-                }
-                _ => String::new(),
-            };
-            tally.record(format!("{}: {verdict}{fuzz}", ev.instance_id), ev.resolved(), ev.error().is_some());
-        })
-        .await?;
-        tally.bar.finish_and_clear();
-        Ok(())
-    })?;
-    let summary = summarize_run_with(&run.dataset, &predictions, &layout, run_empty);
+        tally.note(disk_note(h));
+        tally.record(format!("{}: {verdict}{fuzz}", ev.instance_id), ev.resolved(), ev.error().is_some());
+    })
+    .await?;
+    tally.bar.finish_and_clear();
+    let summary = summarize_run_with(&run.dataset, predictions, layout, run_empty);
     let path = layout.write_summary(&summary)?;
     print_summary(&summary, &path);
     Ok(())

@@ -1,16 +1,18 @@
 //! `srl-swe replay`: re-execute other agents' recorded actions in the sandbox, compare observations, grade the
 //! patch, and keep the trajectories that check out.
 
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use srl_core::Instance;
 use srl_data::import::{Format, ImportOptions, read_paths};
 use srl_eval::{
     DatasetSource, HarnessOptions, Keep, ReplayLayout, ReplayOptions, ReplayRunOptions, RunLayout, load_source,
 };
 
-use super::args::{HostArgs, Paths, dataset_source, harness};
+use super::args::{CacheArgs, HostArgs, Paths, dataset_source, disk_note, finish_images, harness};
 use crate::support::choice;
 use crate::support::progress::{Tally, spinner};
 use crate::support::runtime::block;
@@ -47,6 +49,8 @@ pub struct ReplayArgs {
     pub max_workers: usize,
     #[command(flatten)]
     pub hosts: HostArgs,
+    #[command(flatten)]
+    pub cache: CacheArgs,
     #[arg(long, default_value = "replay")]
     pub run_id: String,
     #[arg(long, default_value = "logs")]
@@ -78,13 +82,24 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
         let spin = spinner();
         let h = harness(&args.paths, &hosts, &spin, dataset.clone(), hopts)?;
         spin.finish_and_clear();
+        // The image cache covers the instances replayed; each trajectory is one use of its instance.
+        let wanted: HashSet<&str> = imported.trajectories.iter().map(|t| t.instance_id.as_str()).collect();
+        let replayed: Vec<Instance> =
+            dataset.iter().filter(|i| wanted.contains(i.instance_id.as_str())).cloned().collect();
+        let h = args.cache.apply(h, &replayed).await;
+        if let Some(cache) = h.image_cache() {
+            cache.plan(imported.trajectories.iter().map(|t| t.instance_id.as_str()));
+        }
         let mut tally = Tally::new(n, 0, 0);
         let run = srl_eval::replay_run(&h, &dataset, &imported.trajectories, &layout, &opts, &mut |r| {
+            tally.note(disk_note(&h));
             tally.record(r.line(), r.resolved == Some(true), r.error.is_some())
         })
         .await;
         tally.bar.finish_and_clear();
-        Ok(run?)
+        let run = run?;
+        finish_images(&h).await;
+        Ok(run)
     })?;
     if let Some((k, path)) = &run.kept {
         println!("kept {k} of {n} trajectories: {}", path.display());

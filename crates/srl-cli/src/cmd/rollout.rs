@@ -6,7 +6,7 @@ use anyhow::Context;
 use srl_agent::StepEvent;
 use srl_eval::{DatasetSource, HarnessOptions, load_source, select_instances};
 
-use super::args::{HostArgs, Paths, PolicyArgs, dataset_source, harness};
+use super::args::{CacheArgs, HostArgs, Paths, PolicyArgs, dataset_source, finish_images, harness};
 use crate::support::progress::spinner;
 use crate::support::runtime::block;
 
@@ -24,6 +24,8 @@ pub struct RolloutArgs {
     pub policy: PolicyArgs,
     #[command(flatten)]
     pub hosts: HostArgs,
+    #[command(flatten)]
+    pub cache: CacheArgs,
     /// Episodes per task (episode e samples with seed + 1000 e).
     #[arg(long, default_value_t = 1)]
     pub episodes: usize,
@@ -49,6 +51,7 @@ pub fn run(args: RolloutArgs) -> anyhow::Result<()> {
         let spin = spinner();
         let h = harness(&args.paths, &hosts, &spin, instances.clone(), HarnessOptions::default())?;
         spin.finish_and_clear();
+        let h = args.cache.apply(h, &instances).await;
         for inst in &instances {
             for e in 0..args.episodes.max(1) {
                 pargs.seed = args.policy.seed + 1000 * e as u64;
@@ -66,7 +69,9 @@ pub fn run(args: RolloutArgs) -> anyhow::Result<()> {
                     println!("wrote {}", dir.display());
                 }
             }
+            h.instance_done(inst).await;
         }
+        finish_images(&h).await;
         Ok(())
     })
 }

@@ -35,20 +35,27 @@ pub fn truncate(s: &str, n: usize) -> String {
     if s.chars().count() <= n { s.to_string() } else { s.chars().take(n).collect::<String>() + "…" }
 }
 
-/// A bar over instances with the running count in its message (`resolved R/D[, E errors]`).
+/// A bar over instances with the running count in its message (`resolved R/D[, E errors][, NOTE]`).
 pub struct Tally {
     pub bar: ProgressBar,
     done: usize,
     resolved: usize,
     errors: usize,
+    note: Option<String>,
 }
 
 impl Tally {
     /// A bar over `n` items still to do, counting from what earlier runs did (`done`, of which `resolved`).
     pub fn new(n: usize, done: usize, resolved: usize) -> Tally {
-        let t = Tally { bar: bar(n), done, resolved, errors: 0 };
+        let t = Tally { bar: bar(n), done, resolved, errors: 0, note: None };
         t.show();
         t
+    }
+
+    /// A note shown after the counts from the next item on (the image disk); without a terminal it ends each
+    /// item's line (`LINE | NOTE`).
+    pub fn note(&mut self, note: Option<String>) {
+        self.note = note;
     }
 
     /// One item finished: its line above the bar, and the counts.
@@ -56,13 +63,17 @@ impl Tally {
         self.done += 1;
         self.resolved += usize::from(resolved);
         self.errors += usize::from(error);
-        say(&self.bar, line);
+        match &self.note {
+            Some(note) if self.bar.is_hidden() => println!("{line} | {note}"),
+            _ => say(&self.bar, line),
+        }
         self.show();
         self.bar.inc(1);
     }
 
     fn show(&self) {
         let errors = if self.errors > 0 { format!(", {} errors", self.errors) } else { String::new() };
-        self.bar.set_message(format!("resolved {}/{}{errors}", self.resolved, self.done));
+        let note = self.note.as_ref().map_or(String::new(), |n| format!(", {n}"));
+        self.bar.set_message(format!("resolved {}/{}{errors}{note}", self.resolved, self.done));
     }
 }

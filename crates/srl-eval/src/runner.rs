@@ -261,11 +261,10 @@ impl Harness {
             let source = match builder.image_source() {
                 ImageSource::Swebench { .. } => srl_sandbox::RepoSource::Files(std::path::PathBuf::new()),
                 ImageSource::Local => {
-                    // The environment first: its error (e.g. a Python that cannot be had offline) says more than
-                    // a missing repository mirror.
-                    let spec = self.spec(instance)?.clone();
-                    builder.ensure_env(&spec).await?;
-                    self.tasks.source(instance)?
+                    // The repository first: a missing mirror is found before minutes of environment build.
+                    let source = self.tasks.source(instance)?;
+                    self.spec(instance)?.debian_suite()?;
+                    source
                 }
             };
             builder.ensure_instance(instance, &source).await.map(|_| ())

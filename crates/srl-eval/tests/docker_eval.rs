@@ -160,16 +160,19 @@ async fn no_fix_breaking_fuzz_hang_and_bad_patches() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_instance_without_an_offline_environment_is_an_error_not_a_crash() {
+async fn an_instance_without_its_repository_is_an_error_that_names_it_and_its_deviation() {
     let Some(sb) = sandbox().await else { return };
     let h = harness(&sb, HarnessOptions::default());
     let verified = load_dataset(&root().join("../shared/data/swe-bench/verified.jsonl")).unwrap();
-    // A Python 3.6 environment (django 3.0): cannot be built offline.
+    // Django 3.0: SWE-bench's Python 3.6 is built on bullseye's 3.9 (said), but there is no mirror of Django here:
+    // an error instance that says what is missing, found before any image is built.
     let inst = verified.iter().find(|i| i.repo == "django/django" && i.version == "3.0").unwrap();
     let ev = h.evaluate(inst, &pred(inst, "gold", &inst.patch)).await;
     assert_eq!(ev.error(), Some(&ErrorKind::ImageBuildFailed), "{:?}", ev.extras);
-    let msg = ev.extras.message.unwrap();
-    assert!(msg.contains("python 3.6") && msg.contains("--image-source swebench"), "{msg}");
+    let msg = ev.extras.message.clone().unwrap();
+    assert!(msg.contains("django__django") && msg.contains("--mirror-dir"), "{msg}");
+    let deviation = ev.extras.environment_deviation.unwrap();
+    assert!(deviation.contains("Python 3.6") && deviation.contains("bullseye's Python 3.9"), "{deviation}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -489,16 +489,23 @@ impl ImageBuilder {
     /// them and their dependencies as wheels when that works; else each alone, its wheel, or else its sdist (built
     /// later inside the image; one that has neither is left for the image's pip to name). Dependencies that this
     /// leaves out are found by [`ImageBuilder::pip_step`].
-    async fn download(&self, dir: &Path, suite: &DebianSuite, reqs: &[String]) -> Result<()> {
+    ///
+    /// `constraints` (pip's `-c`: the spec's pins) bound what the resolution may pick.
+    async fn download(&self, dir: &Path, suite: &DebianSuite, reqs: &[String], constraints: &[String]) -> Result<()> {
         if reqs.is_empty() {
             return Ok(());
         }
         let lock = self.lock_for(&dir.display().to_string());
         let _g = lock.lock().await;
         std::fs::create_dir_all(dir).ctx(|| format!("create {}", dir.display()))?;
+        let constraints_file = tempfile::NamedTempFile::new().ctx(|| "constraints file".into())?;
+        std::fs::write(constraints_file.path(), constraints.join("\n") + "\n").ctx(|| "constraints file".into())?;
         let pip = |extra: &[&str], target: bool, reqs: &[String]| {
             let mut cmd = tokio::process::Command::new("python3");
             cmd.args(["-m", "pip", "download", "--disable-pip-version-check", "--progress-bar", "off"]).args(extra);
+            if !constraints.is_empty() {
+                cmd.arg("-c").arg(constraints_file.path());
+            }
             if target {
                 cmd.args(wheels::target_args(suite));
             }
@@ -586,7 +593,7 @@ impl ImageBuilder {
                 return Err(Self::build_error(what, &out));
             }
             self.say(&format!("{what}: pip needs {}", missing.join(", ")));
-            self.download(wheelhouse, suite, &missing).await?;
+            self.download(wheelhouse, suite, &missing, &[]).await?;
             fetched.extend(missing);
             // Everything the container lacks: another build of the same environment may have fetched it first.
             self.sync_wheels(c, wheelhouse).await?;
@@ -650,8 +657,8 @@ impl ImageBuilder {
         let bootstrap: Vec<String> = wheels::BOOTSTRAP.iter().map(|s| s.to_string()).collect();
         let dir = self.wheelhouse_dir(spec, &suite);
         if !dir.join(".complete").exists() {
-            self.download(&dir, &suite, &bootstrap).await?;
-            self.download(&dir, &suite, &reqs).await?;
+            self.download(&dir, &suite, &bootstrap, &[]).await?;
+            self.download(&dir, &suite, &reqs, &[]).await?;
             srl_core::fs::write_atomic(&dir.join(".complete"), reqs.join("\n").as_bytes())
                 .ctx(|| "mark wheelhouse".into())?;
         }
@@ -784,7 +791,7 @@ impl ImageBuilder {
         // The requirement file's closure in one `pip download` (a pip-compiled file pins dozens of packages; found
         // one by one by `pip_step`, each would cost a round).
         let dir = self.wheelhouse_dir(&spec, &suite);
-        self.download(&dir, &suite, &file_reqs).await?;
+        self.download(&dir, &suite, &file_reqs, &spec.pip_packages).await?;
         let tmp = tempfile::tempdir().ctx(|| "temp dir".into())?;
         let testbed = tmp.path().join("testbed");
         let head = {
@@ -812,15 +819,17 @@ impl ImageBuilder {
         }
         if !file_reqs.is_empty() {
             c.write_file("/tmp/srl-requirements.txt", (file_reqs.join("\n") + "\n").as_bytes()).await?;
-            self.pip_step(&c, "python -m pip install -r /tmp/srl-requirements.txt", "/testbed", &dir, &suite, &what)
-                .await?;
+            // The pins constrain the file's resolution (a newer dask would want a newer numpy than the pinned one).
+            c.write_file("/tmp/srl-constraints.txt", (spec.pip_packages.join("\n") + "\n").as_bytes()).await?;
+            let cmd = "python -m pip install -r /tmp/srl-requirements.txt -c /tmp/srl-constraints.txt";
+            self.pip_step(&c, cmd, "/testbed", &dir, &suite, &what).await?;
             // SWE-bench installs the pins after the requirement file: they win.
             if !spec.pip_packages.is_empty() {
                 let pins: Vec<String> = spec.pip_packages.iter().map(|r| shell_quote(r)).collect();
                 let cmd = format!("python -m pip install {}", pins.join(" "));
                 self.pip_step(&c, &cmd, "/testbed", &dir, &suite, &what).await?;
             }
-            self.run_build_script(&c, "rm -f /tmp/srl-requirements.txt", &what).await?;
+            self.run_build_script(&c, "rm -f /tmp/srl-requirements.txt /tmp/srl-constraints.txt", &what).await?;
         }
         for cmd in &spec.install {
             self.pip_step(&c, cmd, "/testbed", &dir, &suite, &what).await?;

@@ -77,8 +77,13 @@ impl TaskSet {
             return Ok(s);
         }
         Err(SandboxError::Other(format!(
-            "no repository source for {} ({}): not a bundled task and not in the mirror folder {:?}",
-            instance.instance_id, instance.repo, self.mirror_dir
+            "no repository source for {} ({}): not a bundled task, and {}",
+            instance.instance_id,
+            instance.repo,
+            match &self.mirror_dir {
+                Some(d) => format!("no {} in the mirror folder {}", instance.repo.replace('/', "__"), d.display()),
+                None => format!("no --mirror-dir holding a git mirror of it ({})", instance.repo.replace('/', "__")),
+            }
         )))
     }
 }

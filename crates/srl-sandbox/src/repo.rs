@@ -95,8 +95,9 @@ pub fn bundled_base_commit(files: &Path, dest: &Path) -> Result<String> {
 /// Check out `base_commit` of the git repository `src` into `dest` with nothing after it reachable: a fresh
 /// repository holding only the objects reachable from the base commit (one pack, made by `git fetch` of that
 /// commit from `src`: git's pack-objects reuses the mirror's deltas, where copying objects one by one through
-/// libgit2 would write every historical blob loose, gigabytes for sympy), a `main` branch at it, no remotes, no
-/// tags.
+/// libgit2 would write every historical blob loose, gigabytes for sympy), a `main` branch at it, no remotes, and
+/// the tags of commits up to the base (SWE-bench deletes only later ones; setuptools_scm versions the package from
+/// them: pytest's `minversion` checks fail without).
 fn git_at_commit(src: &Path, base_commit: &str, dest: &Path) -> Result<String> {
     let from = Repository::open(src).ctx(|| format!("open {}", src.display()))?;
     let oid = Oid::from_str(base_commit).ctx(|| format!("bad commit id {base_commit}"))?;
@@ -104,13 +105,23 @@ fn git_at_commit(src: &Path, base_commit: &str, dest: &Path) -> Result<String> {
     std::fs::create_dir_all(dest).ctx(|| format!("create {}", dest.display()))?;
     let to = Repository::init(dest).ctx(|| format!("init {}", dest.display()))?;
     let src_abs = std::fs::canonicalize(src).ctx(|| format!("resolve {}", src.display()))?;
+    let mut refspecs = vec![base_commit.to_string()];
+    if let Ok(names) = from.tag_names(None) {
+        for name in names.iter().flatten() {
+            let Ok(target) = from.revparse_single(&format!("refs/tags/{name}^{{commit}}")) else { continue };
+            let t = target.id();
+            if t == oid || from.graph_descendant_of(oid, t).unwrap_or(false) {
+                refspecs.push(format!("refs/tags/{name}:refs/tags/{name}"));
+            }
+        }
+    }
     let out = std::process::Command::new("git")
         .arg("-C")
         .arg(dest)
         .args(["fetch", "--quiet", "--no-tags", "--no-write-fetch-head"])
         .arg("--upload-pack=git -c uploadpack.allowAnySHA1InWant=true upload-pack")
         .arg(&src_abs)
-        .arg(base_commit)
+        .args(&refspecs)
         .env("GIT_CONFIG_NOSYSTEM", "1")
         .env("GIT_TERMINAL_PROMPT", "0")
         .output()
@@ -229,12 +240,16 @@ mod tests {
         let sig = Signature::now("x", "x@y").unwrap();
         let parent = repo.find_commit(Oid::from_str(&base).unwrap()).unwrap();
         let fix = repo.commit(Some("HEAD"), &sig, &sig, "fix", &tree, &[&parent]).unwrap();
+        repo.tag_lightweight("v1.0", parent.as_object(), false).unwrap();
+        repo.tag("v1.1", &repo.find_object(fix, None).unwrap(), &sig, "the fix release", false).unwrap();
         let dest = tmp.path().join("dest");
         let head = prepare_testbed(&RepoSource::Git(src.clone()), &base, &dest).unwrap();
         assert_eq!(head, base);
         assert_eq!(std::fs::read_to_string(dest.join("a.txt")).unwrap(), "one\n");
         let out = Repository::open(&dest).unwrap();
         assert!(out.find_commit(fix).is_err(), "the fix must not be in the testbed's object store");
+        // The tag of the base is kept (setuptools_scm needs it), the later one is not.
+        assert_eq!(out.tag_names(None).unwrap().iter().flatten().collect::<Vec<_>>(), vec!["v1.0"]);
         assert!(out.statuses(None).unwrap().is_empty());
     }
 }

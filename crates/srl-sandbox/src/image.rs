@@ -23,6 +23,8 @@ use crate::wheels;
 
 /// Bumped when the build procedure itself changes (all tags change with it).
 const RECIPE_VERSION: &str = "srl-sandbox-images-v2";
+/// Bumped when the making of a testbed changes (instance tags only: v2 keeps the tags up to the base).
+const TESTBED_VERSION: &str = "testbed-v2";
 const VENV: &str = "/opt/venv";
 const PATH_ENV: &str = "PATH=/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 /// The environment's wheelhouse inside its images: pip installs from it and only from it (`PIP_NO_INDEX`), so the
@@ -705,6 +707,7 @@ impl ImageBuilder {
             docker_component(&instance.instance_id),
             short_hash(&[
                 RECIPE_VERSION,
+                TESTBED_VERSION,
                 &env,
                 &instance.instance_id,
                 &instance.base_commit,

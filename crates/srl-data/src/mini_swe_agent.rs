@@ -93,23 +93,37 @@ fn command_of(m: &Value, content: &str) -> Option<String> {
     Some(content[start..end].trim().to_string())
 }
 
-/// The `<output>` of a reply (with a `<warning>` kept in front), or the reply itself.
+/// The `<output>` of a reply (with a `<warning>` kept in front), or the reply itself. A long output, which
+/// mini-swe-agent shows as `<output_head>`, `<elided_chars>` and `<output_tail>`, is its head, a line saying how
+/// much was elided, and its tail: what the agent saw, without the tags.
 fn output_of(content: &str) -> String {
-    let out = between_tags_raw(content, "output").unwrap_or(content);
+    let out = match between_tags_raw(content, "output_head") {
+        Some(head) => {
+            let elided = between_tags(content, "elided_chars").unwrap_or("some characters elided");
+            let tail = between_tags_raw(content, "output_tail").unwrap_or("");
+            format!("{head}\n[{elided}]\n{tail}")
+        }
+        None => between_tags_raw(content, "output").unwrap_or(content).to_string(),
+    };
     match between_tags(content, "warning") {
         Some(w) => format!("{w}\n{out}"),
-        None => out.to_string(),
+        None => out,
     }
 }
 
+/// The text between `<tag>` and the last `</tag>`, less one newline after the opening tag and one before the
+/// closing one (an empty output is `<output>\n</output>`).
 fn between_tags_raw<'a>(text: &'a str, tag: &str) -> Option<&'a str> {
     let open = format!("<{tag}>");
     let close = format!("</{tag}>");
     let start = text.find(&open)? + open.len();
     let end = text.rfind(&close)?;
-    (end >= start).then(|| {
-        text[start..end].strip_prefix('\n').unwrap_or(&text[start..end]).strip_suffix('\n').unwrap_or(&text[start..end])
-    })
+    if end < start {
+        return None;
+    }
+    let inner = &text[start..end];
+    let inner = inner.strip_prefix('\n').unwrap_or(inner);
+    Some(inner.strip_suffix('\n').unwrap_or(inner))
 }
 
 fn resolved_from_eval_logs(ctx: &Ctx, instance_id: &str) -> Option<bool> {
@@ -127,5 +141,19 @@ mod tests {
     fn replies_keep_the_output() {
         assert_eq!(output_of("<returncode>0</returncode>\n<output>\na\nb\n</output>"), "a\nb");
         assert_eq!(output_of("plain"), "plain");
+        // An empty output is empty (it was a lone newline, which scored 0 against a replayed empty output).
+        assert_eq!(output_of("<returncode>0</returncode>\n<output>\n</output>"), "");
+        assert_eq!(output_of("<returncode>0</returncode>\n<output>\nx</output>"), "x");
+    }
+
+    #[test]
+    fn a_long_output_is_its_head_the_elision_and_its_tail() {
+        let reply = "<returncode>0</returncode>\n<warning>\nThe output of your last command was too long.\n</warning>\
+<output_head>\nimport os\nimport sys\n</output_head>\n<elided_chars>\n4613 characters elided\n</elided_chars>\n\
+<output_tail>\n        return f\n\n</output_tail>";
+        assert_eq!(
+            output_of(reply),
+            "The output of your last command was too long.\nimport os\nimport sys\n[4613 characters elided]\n        return f\n"
+        );
     }
 }

@@ -201,6 +201,17 @@ fn mini_swe_agent_run() {
     assert!(t.task.starts_with("UsernameValidator allows trailing newline in usernames"));
     assert!(t.steps[0].observation.starts_with("./django/contrib/postgres/validators.py"));
     assert!(!t.steps[0].observation.contains("<returncode>"));
+    // 12 commands printed nothing (`<output>\n</output>`): their observations are empty, as a replay's are.
+    let bash_empty = t.steps.iter().filter(|s| s.action.name() == "bash" && s.observation.is_empty()).count();
+    assert_eq!(bash_empty, 12);
+    // One output was too long: its head, the elided count and its tail, without mini-swe-agent's tags.
+    let long: Vec<&str> =
+        t.steps.iter().map(|s| s.observation.as_str()).filter(|o| o.contains("characters elided]")).collect();
+    assert_eq!(long.len(), 1);
+    assert!(long[0].starts_with("The output of your last command was too long."), "{}", &long[0][..200]);
+    assert!(
+        t.steps.iter().all(|s| !s.observation.contains("<output_head>") && !s.observation.contains("<returncode>"))
+    );
     check_clean(&t);
 }
 

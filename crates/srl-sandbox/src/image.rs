@@ -572,8 +572,9 @@ impl ImageBuilder {
     }
 
     /// Runs one build command in `workdir`; when it fails because pip found no distribution for something (a
-    /// dependency, an sdist's build requirement), downloads that on the host into the wheelhouse, copies the new
-    /// files into the container and runs the command again. Other failures, or nothing new to fetch, are errors.
+    /// dependency, an sdist's build requirement) or no version that every dependent accepts, downloads that on the
+    /// host into the wheelhouse, copies the new files into the container and runs the command again. Other
+    /// failures, or nothing new to fetch, are errors.
     async fn pip_step(
         &self,
         c: &Container,
@@ -589,8 +590,11 @@ impl ImageBuilder {
             if out.success() {
                 return Ok(());
             }
-            let missing: Vec<String> =
-                wheels::missing_requirements(&out.output).into_iter().filter(|r| !fetched.contains(r)).collect();
+            let missing: Vec<String> = wheels::missing_requirements(&out.output)
+                .into_iter()
+                .chain(wheels::conflict_requirements(&out.output))
+                .filter(|r| !fetched.contains(r))
+                .collect();
             if missing.is_empty() || out.timed_out {
                 return Err(Self::build_error(what, &out));
             }
@@ -794,7 +798,8 @@ impl ImageBuilder {
         // The requirement file's closure in one `pip download` (a pip-compiled file pins dozens of packages; found
         // one by one by `pip_step`, each would cost a round).
         let dir = self.wheelhouse_dir(&spec, &suite);
-        self.download(&dir, &suite, &file_reqs, &spec.pip_packages).await?;
+        let constraints = crate::wheels::pin_constraints(&spec.pip_packages, &file_reqs);
+        self.download(&dir, &suite, &file_reqs, &constraints).await?;
         let tmp = tempfile::tempdir().ctx(|| "temp dir".into())?;
         let testbed = tmp.path().join("testbed");
         let head = {
@@ -822,8 +827,9 @@ impl ImageBuilder {
         }
         if !file_reqs.is_empty() {
             c.write_file("/tmp/srl-requirements.txt", (file_reqs.join("\n") + "\n").as_bytes()).await?;
-            // The pins constrain the file's resolution (a newer dask would want a newer numpy than the pinned one).
-            c.write_file("/tmp/srl-constraints.txt", (spec.pip_packages.join("\n") + "\n").as_bytes()).await?;
+            // The pins constrain the file's resolution (a newer dask would want a newer numpy than the pinned one),
+            // except where the file pins a version of its own.
+            c.write_file("/tmp/srl-constraints.txt", (constraints.join("\n") + "\n").as_bytes()).await?;
             let cmd = "python -m pip install -r /tmp/srl-requirements.txt -c /tmp/srl-constraints.txt";
             self.pip_step(&c, cmd, "/testbed", &dir, &suite, &what).await?;
             // SWE-bench installs the pins after the requirement file: they win.

@@ -93,6 +93,73 @@ pub fn missing_requirements(pip_output: &str) -> Vec<String> {
     out
 }
 
+/// The dependencies behind a failed resolution (the `X 1.0 depends on Y<0.5.0 and >=0.4.3` lines under pip's
+/// `The conflict is caused by:`), as requirements (`Y<0.5.0,>=0.4.3`), in order, without repeats and markers. The
+/// host fetches each, so the image's pip finds a version that all of them accept: a wheelhouse made of separate
+/// downloads may hold only the newest `Y`, which one of them excludes (pylint 2.9: black wants
+/// `mypy-extensions>=0.4.3`, mypy 0.910 wants `<0.5.0`).
+pub fn conflict_requirements(pip_output: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut inside = false;
+    for line in pip_output.lines() {
+        if line.contains("The conflict is caused by:") {
+            inside = true;
+            continue;
+        }
+        if !inside {
+            continue;
+        }
+        if line.trim().is_empty() {
+            inside = false;
+            continue;
+        }
+        let Some((_, req)) = line.split_once(" depends on ") else { continue };
+        let req = req.split(';').next().unwrap_or("").trim().replace(" and ", ",").replace(' ', "");
+        if !req.is_empty() && !out.contains(&req) {
+            out.push(req);
+        }
+    }
+    out
+}
+
+/// A requirement's project name as PEP 503 compares names (`MarkupSafe`, `markupsafe` and `Markup_Safe` are one),
+/// or `None` for an option line (`--index-url ...`) or a URL.
+fn project_name(req: &str) -> Option<String> {
+    let req = req.trim();
+    if req.is_empty() || req.starts_with('-') || req.contains("://") {
+        return None;
+    }
+    let end = req.find(|c: char| !(c.is_ascii_alphanumeric() || "-_.".contains(c))).unwrap_or(req.len());
+    let name = &req[..end];
+    if name.is_empty() {
+        return None;
+    }
+    let mut out = String::with_capacity(name.len());
+    for c in name.chars() {
+        let c = if "_.".contains(c) { '-' } else { c.to_ascii_lowercase() };
+        if !(c == '-' && out.ends_with('-')) {
+            out.push(c);
+        }
+    }
+    Some(out)
+}
+
+/// The spec's pins that may constrain (pip's `-c`) the resolution of a requirement file: those of projects the file
+/// does not give a version of its own. SWE-bench installs the file, then the pins over it; a pin that contradicts
+/// the file's own (flask's `requirements/dev.txt` has `markupsafe==2.1.2`, the spec pins 2.1.1) would make the
+/// file's resolution impossible, and wins afterwards anyway.
+pub fn pin_constraints(pins: &[String], reqs: &[String]) -> Vec<String> {
+    let versioned: Vec<String> = reqs
+        .iter()
+        .filter_map(|r| {
+            let r = r.split(';').next().unwrap_or("");
+            let name = project_name(r)?;
+            r.contains(['=', '<', '>', '~', '!', '@']).then_some(name)
+        })
+        .collect();
+    pins.iter().filter(|p| project_name(p).is_none_or(|n| !versioned.contains(&n))).cloned().collect()
+}
+
 /// A requirements file with its `-r`/`--requirement` includes inlined (paths relative to the including file, read
 /// through `read`), and, as SWE-bench does, without comments, blank lines and installs of the repository itself
 /// (`-e .`, `.[test]`). `Err` names a file that `read` cannot find.
@@ -225,6 +292,44 @@ pub fn map_conda(spec: &str, table: &BTreeMap<String, String>) -> CondaDep {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_resolution_conflict_names_the_dependencies_to_fetch() {
+        let out = "INFO: pip is looking at multiple versions of mypy\n\
+ERROR: Cannot install -r /tmp/r.txt (line 1) and -r /tmp/r.txt (line 4) because these package versions have conflicting dependencies.\n\
+\n\
+The conflict is caused by:\n\
+    black 21.7b0 depends on mypy-extensions>=0.4.3\n\
+    mypy 0.910 depends on mypy-extensions<0.5.0 and >=0.4.3\n\
+    The user requested (constraint) markupsafe==2.1.1\n\
+    foo 1.0 depends on typing-extensions>=3.7; python_version < \"3.8\"\n\
+    bar 2.0 depends on mypy-extensions>=0.4.3\n\
+\n\
+To fix this you could try to:\n\
+    baz 1 depends on nothing-after-the-section\n";
+        assert_eq!(
+            conflict_requirements(out),
+            vec!["mypy-extensions>=0.4.3", "mypy-extensions<0.5.0,>=0.4.3", "typing-extensions>=3.7"]
+        );
+        assert!(conflict_requirements("ERROR: No matching distribution found for x").is_empty());
+    }
+
+    #[test]
+    fn pins_that_a_requirement_file_versions_itself_do_not_constrain_it() {
+        let pins: Vec<String> =
+            ["setuptools==70.0.0", "MarkupSafe==2.1.1", "Jinja2==3.1.2", "numpy==1.23.0", "zope.interface==5.4"]
+                .map(String::from)
+                .to_vec();
+        let reqs: Vec<String> =
+            ["markupsafe==2.1.2", "jinja2", "numpy>=1.20 ; python_version>'3'", "zope-interface~=5.0"]
+                .map(String::from)
+                .to_vec();
+        // markupsafe and numpy and zope.interface carry the file's own versions; jinja2 is bare there.
+        assert_eq!(pin_constraints(&pins, &reqs), vec!["setuptools==70.0.0".to_string(), "Jinja2==3.1.2".to_string()]);
+        assert_eq!(pin_constraints(&pins, &[]), pins);
+        assert_eq!(project_name("Markup_Safe.x==1"), Some("markup-safe-x".into()));
+        assert_eq!(project_name("--index-url https://x"), None);
+    }
+
     use super::*;
 
     #[test]

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use futures_util::StreamExt;
 use srl_core::Instance;
 use srl_eval::{
-    ErrorKind, Evaluation, Harness, Prediction, RunLayout, RunSummary, summarize_run, tail_lines, write_json_atomic,
+    ErrorKind, Evaluation, Harness, Prediction, RunLayout, RunSummary, error_summary, summarize_run, write_json_atomic,
     write_jsonl_atomic,
 };
 
@@ -104,7 +104,7 @@ impl fmt::Display for EpisodeNote {
                 "{} after {calls} calls ({format_errors} format errors), patch of {patch_bytes} bytes",
                 exit.as_str()
             ),
-            EpisodeNote::NoEpisode { message } => write!(f, "no episode: {}", tail_lines(message, 2)),
+            EpisodeNote::NoEpisode { message } => write!(f, "no episode: {}", error_summary(message)),
         }
     }
 }
@@ -144,7 +144,7 @@ impl fmt::Display for Verdict {
             Verdict::EmptyPatch => f.write_str("empty patch: not graded"),
             Verdict::GradedEarlier { resolved: true } => f.write_str("resolved (graded earlier)"),
             Verdict::GradedEarlier { resolved: false } => f.write_str("not resolved (graded earlier)"),
-            Verdict::Error { kind, message } => write!(f, "error ({kind:?}): {}", tail_lines(message, 2)),
+            Verdict::Error { kind, message } => write!(f, "error ({kind:?}): {}", error_summary(message)),
             Verdict::Resolved => f.write_str("resolved"),
             Verdict::NotResolved => f.write_str("not resolved"),
         }

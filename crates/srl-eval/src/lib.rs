@@ -12,7 +12,7 @@
 //!   `seaborn`; SWE-bench's per-repository parser names are aliases) and [`parser_for_repo`].
 //! * [`log`]: [`Markers`] (`>>>>> Start Test Output`, `>>>>> End Test Output`, `>>>>> Test Exit Code: N`),
 //!   [`extract_test_output`] (failure markers, the section between the markers, the exit code read only after the
-//!   end marker so that a test cannot fake it), [`tail_lines`] for one-line messages.
+//!   end marker so that a test cannot fake it), [`tail_lines`] and [`error_summary`] for one-line messages.
 //! * [`grade`]: [`GradingConfig`] (5.x by default; [`Grading`] names the versions), [`grade_tests`],
 //!   [`grade_log`], [`ResolvedStatus`].
 //! * [`report`]: `report.json` ([`InstanceReport`], with exactly SWE-bench's keys), `srl_extras.json`
@@ -100,7 +100,7 @@ pub use directives::{test_directives, test_files};
 pub use error::EvalError;
 pub use grade::{GoldTests, GradeOutcome, Grading, GradingConfig, SkippedRule, grade_log, grade_tests};
 pub use layout::{InstanceFiles, RunLayout, model_dir_name, write_json_atomic, write_jsonl_atomic};
-pub use log::{LogError, Markers, TestOutput, extract_test_output, tail_lines};
+pub use log::{LogError, Markers, TestOutput, error_summary, extract_test_output, tail_lines};
 pub use parse::{LogParser, parser_for_repo};
 pub use predictions::{Prediction, PredictionSource, empty_predictions, gold_predictions, load_predictions};
 pub use replay::{

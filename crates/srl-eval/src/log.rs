@@ -105,9 +105,40 @@ pub fn tail_lines(s: &str, n: usize) -> String {
     lines[lines.len().saturating_sub(n)..].join(" | ")
 }
 
+/// A failed build's or grading's message in one line: the cause where pip states one (the lines under `The
+/// conflict is caused by:`, else its last `No matching distribution found for ...`; its closing line only says
+/// `ResolutionImpossible`), else the last two lines (see [`tail_lines`]).
+pub fn error_summary(s: &str) -> String {
+    if let Some((_, rest)) = s.rsplit_once("The conflict is caused by:") {
+        let cause: Vec<&str> =
+            rest.lines().map(str::trim).skip_while(|l| l.is_empty()).take_while(|l| !l.is_empty()).collect();
+        if !cause.is_empty() {
+            return format!("pip: {}", cause.join("; "));
+        }
+    }
+    if let Some(line) = s.lines().rev().find(|l| l.contains("No matching distribution found for ")) {
+        return line.trim().to_string();
+    }
+    tail_lines(s, 2)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn error_summaries_name_pips_cause() {
+        let conflict = "+ pip install -r r.txt\nERROR: Cannot install x because these package versions have \
+conflicting dependencies.\n\nThe conflict is caused by:\n    The user requested astroid==3.0.0a9\n    The user \
+requested (constraint) astroid==3.0.0a6\n\nTo fix this you could try to:\n1. loosen\n\nERROR: ResolutionImpossible: see";
+        assert_eq!(
+            error_summary(conflict),
+            "pip: The user requested astroid==3.0.0a9; The user requested (constraint) astroid==3.0.0a6"
+        );
+        let missing = "Collecting a\nERROR: No matching distribution found for MarkupSafe==2.1.1\nexit 1";
+        assert_eq!(error_summary(missing), "ERROR: No matching distribution found for MarkupSafe==2.1.1");
+        assert_eq!(error_summary("a\nb\nc"), "b | c");
+    }
 
     #[test]
     fn tails_of_messages() {

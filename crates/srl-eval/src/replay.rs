@@ -20,7 +20,7 @@ use srl_sandbox::{Container, ExecOptions};
 
 use crate::error::EvalError;
 use crate::layout::{RunLayout, write_json_atomic, write_jsonl_atomic};
-use crate::log::tail_lines;
+use crate::log::error_summary;
 use crate::predictions::Prediction;
 use crate::report::ErrorKind;
 use crate::runner::{Evaluation, Harness};
@@ -149,7 +149,7 @@ impl ReplayReport {
         let verdict = match (self.resolved, &self.error) {
             (Some(true), _) => "resolved".to_string(),
             (Some(false), _) => "not resolved".to_string(),
-            (None, Some(e)) => format!("error: {}", tail_lines(e, 2)),
+            (None, Some(e)) => format!("error: {}", error_summary(e)),
             (None, None) => "not graded".to_string(),
         };
         let div = match &self.first_divergence {

@@ -212,9 +212,8 @@ fn side_of(report: Option<&InstanceReport>, extras: Option<&InstanceExtras>) -> 
         }
         None => {
             let kind = extras.and_then(|x| x.error.as_ref()).map_or_else(|| "not_run".to_string(), error_name);
-            // The last two lines, as the CLI prints an error (a build's cause is at the end of its log).
-            let message =
-                extras.and_then(|x| x.message.as_deref()).map(|m| crate::log::tail_lines(m, 2)).unwrap_or_default();
+            // As the CLI prints an error: pip's stated cause, else the last two lines (a build's cause is at the end).
+            let message = extras.and_then(|x| x.message.as_deref()).map(crate::log::error_summary).unwrap_or_default();
             let why = if message.is_empty() { kind.to_string() } else { format!("{kind}: {message}") };
             (Side::Error, Some(why), kind)
         }

@@ -104,7 +104,7 @@ impl EpisodeRunner for SandboxRunner {
             };
             let ev = self.harness.evaluate(instance, &prediction).await;
             if let Some(kind) = ev.error() {
-                let message = srl_eval::tail_lines(ev.extras.message.as_deref().unwrap_or(""), 2);
+                let message = srl_eval::error_summary(ev.extras.message.as_deref().unwrap_or(""));
                 return Grade { error: Some(format!("{kind:?}: {message}")), ..Grade::default() };
             }
             let count = |b: &srl_eval::TestBucket| (b.success.len(), b.success.len() + b.failure.len());

@@ -122,6 +122,20 @@ pub fn error_summary(s: &str) -> String {
     tail_lines(s, 2)
 }
 
+/// The first sign in a test log or a command's output that it wanted the network (a name lookup or a connection
+/// that failed): containers here have none, SWE-bench's have.
+pub fn network_failure(log: &str) -> Option<&'static str> {
+    [
+        "Temporary failure in name resolution",
+        "Name or service not known",
+        "Network is unreachable",
+        "NewConnectionError",
+        "Max retries exceeded with url",
+    ]
+    .into_iter()
+    .find(|m| log.contains(m))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

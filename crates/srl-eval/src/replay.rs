@@ -20,7 +20,7 @@ use srl_sandbox::{Container, ExecOptions};
 
 use crate::error::EvalError;
 use crate::layout::{RunLayout, write_json_atomic, write_jsonl_atomic};
-use crate::log::error_summary;
+use crate::log::{error_summary, network_failure};
 use crate::predictions::Prediction;
 use crate::report::ErrorKind;
 use crate::runner::{Evaluation, Harness};
@@ -64,6 +64,10 @@ pub struct StepReplay {
     pub exit_code: Option<i64>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub timed_out: bool,
+    /// The new observation shows the action wanted the network (this sign, absent from the recorded one): the
+    /// recorded run had it, the replay's container has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub no_network: Option<String>,
 }
 
 /// Where a replay first went its own way.
@@ -75,6 +79,9 @@ pub struct Divergence {
     /// The first lines of the recorded and the new observation.
     pub recorded: String,
     pub replayed: String,
+    /// The step wanted the network, which the replay has not (see [`StepReplay::no_network`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub no_network: Option<String>,
 }
 
 /// The report of one replayed trajectory (`replay.json`).
@@ -87,6 +94,9 @@ pub struct ReplayReport {
     pub steps_total: usize,
     pub steps_replayed: usize,
     pub steps_errored: usize,
+    /// Steps whose new observation shows they wanted the network (see [`StepReplay::no_network`]).
+    #[serde(default)]
+    pub steps_without_network: usize,
     pub mean_similarity: f64,
     pub first_divergence: Option<Divergence>,
     /// Whether the replayed patch equals the recorded one (modulo trailing whitespace), when one was recorded.
@@ -121,6 +131,7 @@ impl ReplayReport {
             steps_total: trajectory.steps.len(),
             steps_replayed: 0,
             steps_errored: 0,
+            steps_without_network: 0,
             mean_similarity: 0.0,
             first_divergence: None,
             patch_matches_recorded: None,
@@ -153,11 +164,21 @@ impl ReplayReport {
             (None, None) => "not graded".to_string(),
         };
         let div = match &self.first_divergence {
-            Some(d) => format!(", first diverging step {} ({}, similarity {:.2})", d.step, d.tool, d.similarity),
+            Some(d) => format!(
+                ", first diverging step {} ({}, similarity {:.2}{})",
+                d.step,
+                d.tool,
+                d.similarity,
+                d.no_network.as_ref().map(|m| format!(", no network: `{m}`")).unwrap_or_default()
+            ),
             None => String::new(),
         };
+        let net = match self.steps_without_network {
+            0 => String::new(),
+            n => format!(", {n} wanted the network"),
+        };
         format!(
-            "{} ({}): {verdict}; {}/{} steps, {} errored, mean similarity {:.3}{div}",
+            "{} ({}): {verdict}; {}/{} steps, {} errored{net}, mean similarity {:.3}{div}",
             self.instance_id,
             self.source,
             self.steps_replayed,
@@ -251,9 +272,11 @@ async fn replay_steps(
         };
         let recorded = truncate_middle(&step.observation, opts.compare_chars);
         let similarity = srl_reward::similarity(&recorded, &truncate_middle(&obs, opts.compare_chars));
+        let no_network = network_failure(&obs).filter(|m| !step.observation.contains(m)).map(str::to_string);
         sim_sum += similarity;
         report.steps_replayed += 1;
         report.steps_errored += usize::from(errored);
+        report.steps_without_network += usize::from(no_network.is_some());
         if report.first_divergence.is_none() && similarity < opts.diverge_below {
             report.first_divergence = Some(Divergence {
                 step: i + 1,
@@ -261,6 +284,7 @@ async fn replay_steps(
                 similarity,
                 recorded: first_lines(&step.observation, 6),
                 replayed: first_lines(&obs, 6),
+                no_network: no_network.clone(),
             });
         }
         tracing::debug!(step = i + 1, similarity, errored, "replayed");
@@ -271,6 +295,7 @@ async fn replay_steps(
             errored,
             exit_code,
             timed_out,
+            no_network,
         });
         step.observation = obs;
         if step.action.kind() == ActionKind::Submit {
@@ -538,6 +563,7 @@ mod tests {
                 similarity: 0.25,
                 recorded: String::new(),
                 replayed: String::new(),
+                no_network: None,
             });
         }
         r
@@ -570,6 +596,14 @@ mod tests {
         r.error = Some("build\nfailed\nbadly\n".into());
         assert_eq!(r.line(), "o/r-1 (a.jsonl:1): error: failed | badly; 0/3 steps, 0 errored, mean similarity 0.500");
         assert!(report(None, 1, false).line().contains(": not graded;"));
+        let mut r = report(Some(false), 3, true);
+        r.steps_without_network = 2;
+        r.first_divergence.as_mut().unwrap().no_network = Some("Network is unreachable".into());
+        assert_eq!(
+            r.line(),
+            "o/r-1 (a.jsonl:1): not resolved; 3/3 steps, 0 errored, 2 wanted the network, mean similarity 0.500, \
+             first diverging step 2 (bash, similarity 0.25, no network: `Network is unreachable`)"
+        );
         let s = ReplaySummary::build(&[report(Some(true), 3, false), report(Some(false), 3, true)]);
         assert_eq!(
             s.line(),

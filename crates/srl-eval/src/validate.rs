@@ -76,7 +76,7 @@ impl Validation {
             let mut notes = Vec::new();
             if side == Side::Unresolved {
                 let log = std::fs::read_to_string(layout.instance_dir(model, id).join("test_output.txt"));
-                if let Some(m) = log.ok().as_deref().and_then(network_failure) {
+                if let Some(m) = log.ok().as_deref().and_then(crate::log::network_failure) {
                     notes.push(format!("the tests need the network (`{m}` in the log); containers have none"));
                 }
                 if let Some(d) = extras.as_ref().and_then(|x| x.environment_deviation.as_deref()) {
@@ -218,19 +218,6 @@ fn side_of(report: Option<&InstanceReport>, extras: Option<&InstanceExtras>) -> 
             (Side::Error, Some(why), kind)
         }
     }
-}
-
-/// The first sign in a test log that the tests wanted the network (a name lookup or a connection that failed).
-fn network_failure(log: &str) -> Option<&'static str> {
-    [
-        "Temporary failure in name resolution",
-        "Name or service not known",
-        "Network is unreachable",
-        "NewConnectionError",
-        "Max retries exceeded with url",
-    ]
-    .into_iter()
-    .find(|m| log.contains(m))
 }
 
 /// The kind as `srl_extras.json` writes it (its serde name, e.g. `image_build_failed`).

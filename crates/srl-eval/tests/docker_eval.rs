@@ -193,6 +193,21 @@ async fn replays_resolve_and_a_broken_one_names_its_first_diverging_step() {
     assert!(r.report.mean_similarity > 0.95, "{}", r.report.mean_similarity);
     assert_eq!(r.trajectory.resolved, Some(true));
 
+    // A recorded step that had the network (a name lookup that printed nothing): the replay's container has none,
+    // and the report says so where the observation diverges.
+    let mut online = t.clone();
+    let mut lookup = online.steps[0].clone();
+    lookup.action = ToolCall::bash("python3 -c \"import socket; socket.getaddrinfo('pypi.org', 443)\"");
+    lookup.observation = String::new();
+    online.steps.insert(0, lookup);
+    let r = replay(&h, &inst, &online, &opts).await;
+    assert_eq!(r.report.steps_without_network, 1, "{:?}", r.report.steps);
+    let d = r.report.first_divergence.as_ref().expect("the lookup diverges");
+    assert_eq!(d.step, 1);
+    assert!(d.no_network.is_some() && r.report.steps[0].no_network.is_some(), "{d:?}");
+    assert!(r.report.line().contains("1 wanted the network") && r.report.line().contains("no network: `"));
+    assert_eq!(r.report.resolved, Some(true));
+
     // Break the first edit: its old_str no longer matches the file, so the editor refuses it.
     let mut broken = t.clone();
     let k = broken

@@ -32,6 +32,10 @@ const PATH_ENV: &str = "PATH=/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/s
 const WHEELS: &str = "/opt/srl-wheels";
 /// Rounds of "install, find what pip was missing, download it on the host" before a build gives up.
 const MAX_PIP_ROUNDS: usize = 40;
+/// How long the host's `pip download` of a whole closure may resolve before the build takes each requirement
+/// alone: pip's resolver can backtrack for tens of minutes over a loose `environment.yml` when only wheels of one
+/// Python count (xarray's, measured: over 8 min of CPU without an answer).
+const BULK_DOWNLOAD_LIMIT: Duration = Duration::from_secs(240);
 
 /// The environment of every command of an env or instance build, and of the images made: the venv first on
 /// `PATH`, pip offline on the wheelhouse.
@@ -442,42 +446,13 @@ impl ImageBuilder {
     }
 
     /// Run a host command, streaming its output lines to the progress callback; the last lines go into the error.
-    async fn run_host(&self, mut cmd: tokio::process::Command, what: &str) -> Result<()> {
-        cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).kill_on_drop(true);
-        let mut child = cmd.spawn().ctx(|| format!("spawn {what}"))?;
-        let stdout = child.stdout.take();
-        let stderr = child.stderr.take();
-        let tail = Arc::new(std::sync::Mutex::new(std::collections::VecDeque::<String>::new()));
-        let pump = |r: Option<Box<dyn tokio::io::AsyncRead + Unpin + Send>>| {
-            let tail = tail.clone();
-            let progress = self.progress.clone();
-            let what = what.to_string();
-            async move {
-                let Some(r) = r else { return };
-                let mut lines = tokio::io::BufReader::new(r).lines();
-                while let Ok(Some(l)) = lines.next_line().await {
-                    tracing::debug!(target: "srl_sandbox::build", "{what}: {l}");
-                    progress(&format!("{what}: {l}"));
-                    let mut t = tail.lock().unwrap_or_else(|e| e.into_inner());
-                    t.push_back(l);
-                    if t.len() > 20 {
-                        t.pop_front();
-                    }
-                }
-            }
-        };
-        let a = pump(stdout.map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>));
-        let b = pump(stderr.map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>));
-        let (_, _, status) = tokio::join!(a, b, child.wait());
-        let status = status.ctx(|| format!("wait {what}"))?;
-        if !status.success() {
-            let t = tail.lock().unwrap_or_else(|e| e.into_inner());
-            return Err(SandboxError::Build(format!(
-                "{what} failed ({status}):\n{}",
-                t.iter().cloned().collect::<Vec<_>>().join("\n")
-            )));
-        }
-        Ok(())
+    async fn run_host(&self, cmd: tokio::process::Command, what: &str) -> Result<()> {
+        self.run_host_within(cmd, what, None).await
+    }
+
+    /// [`ImageBuilder::run_host`], stopped (killed) after `limit`.
+    async fn run_host_within(&self, cmd: tokio::process::Command, what: &str, limit: Option<Duration>) -> Result<()> {
+        run_logged(cmd, what, limit, &self.progress).await
     }
 
     /// The host folder of an environment's wheelhouse (`<cache>/wheelhouse/<python>-<hash>`): the spec's pins, what
@@ -488,7 +463,7 @@ impl ImageBuilder {
     }
 
     /// Download `reqs` for the Python and platform of `suite` into `dir` with `pip download` on the host: all of
-    /// them and their dependencies as wheels when that works; else each alone, its wheel, or else its sdist (built
+    /// them and their dependencies as wheels when that works within [`BULK_DOWNLOAD_LIMIT`]; else each alone, its wheel, or else its sdist (built
     /// later inside the image; one that has neither is left for the image's pip to name). Dependencies that this
     /// leaves out are found by [`ImageBuilder::pip_step`].
     ///
@@ -515,7 +490,9 @@ impl ImageBuilder {
             cmd
         };
         self.say(&format!("pip download for Python {}: {}", suite.python, reqs.join(" ")));
-        if self.run_host(pip(&["--only-binary=:all:"], true, reqs), "pip download").await.is_err() {
+        let bulk = pip(&["--only-binary=:all:"], true, reqs);
+        if let Err(e) = self.run_host_within(bulk, "pip download", Some(BULK_DOWNLOAD_LIMIT)).await {
+            tracing::info!("pip download of the whole closure failed, taking each requirement alone: {e}");
             for r in reqs {
                 let one = std::slice::from_ref(r);
                 if self.run_host(pip(&["--only-binary=:all:", "--no-deps"], true, one), "pip download").await.is_ok() {
@@ -877,9 +854,83 @@ pub(crate) fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
 }
 
+/// Runs a host command, its output lines passed to `progress` and to the log (the last 20 kept for the error),
+/// killed after `limit`.
+async fn run_logged(
+    mut cmd: tokio::process::Command,
+    what: &str,
+    limit: Option<Duration>,
+    progress: &Progress,
+) -> Result<()> {
+    cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).kill_on_drop(true);
+    let mut child = cmd.spawn().ctx(|| format!("spawn {what}"))?;
+    let stdout = child.stdout.take();
+    let stderr = child.stderr.take();
+    let tail = Arc::new(std::sync::Mutex::new(std::collections::VecDeque::<String>::new()));
+    let pump = |r: Option<Box<dyn tokio::io::AsyncRead + Unpin + Send>>| {
+        let tail = tail.clone();
+        let progress = progress.clone();
+        let what = what.to_string();
+        async move {
+            let Some(r) = r else { return };
+            let mut lines = tokio::io::BufReader::new(r).lines();
+            while let Ok(Some(l)) = lines.next_line().await {
+                tracing::debug!(target: "srl_sandbox::build", "{what}: {l}");
+                progress(&format!("{what}: {l}"));
+                let mut t = tail.lock().unwrap_or_else(|e| e.into_inner());
+                t.push_back(l);
+                if t.len() > 20 {
+                    t.pop_front();
+                }
+            }
+        }
+    };
+    let a = pump(stdout.map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>));
+    let b = pump(stderr.map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>));
+    let run = async { tokio::join!(a, b, child.wait()) };
+    let (_, _, status) = match limit {
+        // The child is killed when it is dropped (`kill_on_drop`).
+        Some(limit) => tokio::time::timeout(limit, run)
+            .await
+            .map_err(|_| SandboxError::Build(format!("{what} took longer than {limit:?}; stopped")))?,
+        None => run.await,
+    };
+    let status = status.ctx(|| format!("wait {what}"))?;
+    if !status.success() {
+        let t = tail.lock().unwrap_or_else(|e| e.into_inner());
+        return Err(SandboxError::Build(format!(
+            "{what} failed ({status}):\n{}",
+            t.iter().cloned().collect::<Vec<_>>().join("\n")
+        )));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn host_commands_stop_at_their_limit_and_keep_their_last_lines() {
+        let seen = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let progress: Progress = {
+            let seen = seen.clone();
+            Arc::new(move |l: &str| seen.lock().unwrap().push(l.to_string()))
+        };
+        let mut slow = tokio::process::Command::new("sh");
+        slow.args(["-c", "echo resolving; sleep 30"]);
+        let started = std::time::Instant::now();
+        let err = run_logged(slow, "pip download", Some(Duration::from_millis(500)), &progress).await.unwrap_err();
+        assert!(started.elapsed() < Duration::from_secs(10), "stopped at the limit, not after the sleep");
+        assert!(err.to_string().contains("pip download took longer than 500ms; stopped"), "{err}");
+        let mut failing = tokio::process::Command::new("sh");
+        failing.args(["-c", "echo one; echo two >&2; exit 3"]);
+        let err = run_logged(failing, "setup", None, &progress).await.unwrap_err().to_string();
+        assert!(err.contains("setup failed") && err.contains("one") && err.contains("two"), "{err}");
+        assert!(seen.lock().unwrap().contains(&"pip download: resolving".to_string()));
+        let ok = tokio::process::Command::new("true");
+        run_logged(ok, "true", Some(Duration::from_secs(30)), &progress).await.unwrap();
+    }
 
     #[test]
     fn swebench_names() {

@@ -572,12 +572,23 @@ impl ImageBuilder {
                 .chain(wheels::conflict_requirements(&out.output))
                 .filter(|r| !fetched.contains(r))
                 .collect();
-            if missing.is_empty() || out.timed_out {
+            // The conflicting packages, resolved together on the host (one round each set).
+            let dependents = wheels::conflict_dependents(&out.output);
+            let group = format!("together: {}", dependents.join(" "));
+            let resolve_together = dependents.len() > 1 && !fetched.contains(&group);
+            if (missing.is_empty() && !resolve_together) || out.timed_out {
                 return Err(Self::build_error(what, &out));
             }
-            self.say(&format!("{what}: pip needs {}", missing.join(", ")));
-            self.download(wheelhouse, suite, &missing, &[]).await?;
-            fetched.extend(missing);
+            if !missing.is_empty() {
+                self.say(&format!("{what}: pip needs {}", missing.join(", ")));
+                self.download(wheelhouse, suite, &missing, &[]).await?;
+                fetched.extend(missing);
+            }
+            if resolve_together {
+                self.say(&format!("{what}: pip needs versions of {} that agree", dependents.join(", ")));
+                self.download(wheelhouse, suite, &dependents, &[]).await?;
+                fetched.push(group);
+            }
             // Everything the container lacks: another build of the same environment may have fetched it first.
             self.sync_wheels(c, wheelhouse).await?;
         }

@@ -122,6 +122,23 @@ pub fn conflict_requirements(pip_output: &str) -> Vec<String> {
     out
 }
 
+/// The packages whose dependencies conflict (the `X` of pip's `X 1.0 depends on ...` lines), in order, without
+/// repeats. Downloaded together on the host, whose pip sees every version on the index, they resolve to versions
+/// that agree (xarray's environment.yml: the newest aiobotocore wants `botocore<1.42.92`, the newest boto3
+/// `>=1.42.97`; an older boto3 fits both), which the image's pip then finds in the wheelhouse.
+pub fn conflict_dependents(pip_output: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let Some((_, section)) = pip_output.split_once("The conflict is caused by:") else { return out };
+    for line in section.lines().map(str::trim).skip_while(|l| l.is_empty()).take_while(|l| !l.is_empty()) {
+        let Some((who, _)) = line.split_once(" depends on ") else { continue };
+        let Some(name) = who.split_whitespace().next() else { continue };
+        if !out.iter().any(|n| n == name) {
+            out.push(name.to_string());
+        }
+    }
+    out
+}
+
 /// A requirement's project name as PEP 503 compares names (`MarkupSafe`, `markupsafe` and `Markup_Safe` are one),
 /// or `None` for an option line (`--index-url ...`) or a URL.
 fn project_name(req: &str) -> Option<String> {
@@ -311,6 +328,8 @@ To fix this you could try to:\n\
             vec!["mypy-extensions>=0.4.3", "mypy-extensions<0.5.0,>=0.4.3", "typing-extensions>=3.7"]
         );
         assert!(conflict_requirements("ERROR: No matching distribution found for x").is_empty());
+        assert_eq!(conflict_dependents(out), vec!["black", "mypy", "foo", "bar"]);
+        assert!(conflict_dependents("ERROR: No matching distribution found for x").is_empty());
     }
 
     #[test]

@@ -463,9 +463,9 @@ impl ImageBuilder {
     }
 
     /// Download `reqs` for the Python and platform of `suite` into `dir` with `pip download` on the host: all of
-    /// them and their dependencies as wheels when that works within [`BULK_DOWNLOAD_LIMIT`]; else each alone, its wheel, or else its sdist (built
-    /// later inside the image; one that has neither is left for the image's pip to name). Dependencies that this
-    /// leaves out are found by [`ImageBuilder::pip_step`].
+    /// them and their dependencies as wheels when that works within [`BULK_DOWNLOAD_LIMIT`]; else each alone, its
+    /// wheel, or else its sdist (built later inside the image; one that has neither is left for the image's pip to
+    /// name). Dependencies that this leaves out are found by [`ImageBuilder::pip_step`].
     ///
     /// `constraints` (pip's `-c`: the spec's pins) bound what the resolution may pick.
     async fn download(&self, dir: &Path, suite: &DebianSuite, reqs: &[String], constraints: &[String]) -> Result<()> {
@@ -874,7 +874,13 @@ async fn run_logged(
     progress: &Progress,
 ) -> Result<()> {
     cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).kill_on_drop(true);
+    if limit.is_some() {
+        // Its own process group, killed whole at the limit: `python3` may be a shim (pyenv's) whose child does the
+        // work. (Without a limit it stays in ours, so that Ctrl-C reaches it.)
+        cmd.process_group(0);
+    }
     let mut child = cmd.spawn().ctx(|| format!("spawn {what}"))?;
+    let pgid = child.id();
     let stdout = child.stdout.take();
     let stderr = child.stderr.take();
     let tail = Arc::new(std::sync::Mutex::new(std::collections::VecDeque::<String>::new()));
@@ -900,10 +906,16 @@ async fn run_logged(
     let b = pump(stderr.map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>));
     let run = async { tokio::join!(a, b, child.wait()) };
     let (_, _, status) = match limit {
-        // The child is killed when it is dropped (`kill_on_drop`).
-        Some(limit) => tokio::time::timeout(limit, run)
-            .await
-            .map_err(|_| SandboxError::Build(format!("{what} took longer than {limit:?}; stopped")))?,
+        Some(limit) => match tokio::time::timeout(limit, run).await {
+            Ok(done) => done,
+            Err(_) => {
+                if let Some(pgid) = pgid {
+                    // The leader is killed on drop (`kill_on_drop`); this takes its children too.
+                    let _ = std::process::Command::new("kill").args(["-KILL", "--", &format!("-{pgid}")]).status();
+                }
+                return Err(SandboxError::Build(format!("{what} took longer than {limit:?}; stopped")));
+            }
+        },
         None => run.await,
     };
     let status = status.ctx(|| format!("wait {what}"))?;
@@ -921,6 +933,13 @@ async fn run_logged(
 mod tests {
     use super::*;
 
+    /// A process that has exited and waits for its parent to reap it.
+    fn zombie(pid: &str) -> bool {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|s| s.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')))
+            .unwrap_or(false)
+    }
+
     #[tokio::test]
     async fn host_commands_stop_at_their_limit_and_keep_their_last_lines() {
         let seen = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
@@ -928,12 +947,24 @@ mod tests {
             let seen = seen.clone();
             Arc::new(move |l: &str| seen.lock().unwrap().push(l.to_string()))
         };
+        // A shim whose child does the work (as pyenv's `python3`): the child goes too.
+        let dir = tempfile::tempdir().unwrap();
+        let pid_file = dir.path().join("child.pid");
         let mut slow = tokio::process::Command::new("sh");
-        slow.args(["-c", "echo resolving; sleep 30"]);
+        slow.args(["-c", &format!("echo resolving; sleep 30 & echo $! > {}; wait", pid_file.display())]);
         let started = std::time::Instant::now();
         let err = run_logged(slow, "pip download", Some(Duration::from_millis(500)), &progress).await.unwrap_err();
         assert!(started.elapsed() < Duration::from_secs(10), "stopped at the limit, not after the sleep");
         assert!(err.to_string().contains("pip download took longer than 500ms; stopped"), "{err}");
+        let child = std::fs::read_to_string(&pid_file).unwrap().trim().to_string();
+        let alive = || std::path::Path::new(&format!("/proc/{child}")).exists() && !zombie(&child);
+        for _ in 0..50 {
+            if !alive() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert!(!alive(), "the shim's child {child} outlived the limit");
         let mut failing = tokio::process::Command::new("sh");
         failing.args(["-c", "echo one; echo two >&2; exit 3"]);
         let err = run_logged(failing, "setup", None, &progress).await.unwrap_err().to_string();

@@ -100,20 +100,7 @@ pub fn missing_requirements(pip_output: &str) -> Vec<String> {
 /// `mypy-extensions>=0.4.3`, mypy 0.910 wants `<0.5.0`).
 pub fn conflict_requirements(pip_output: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
-    let mut inside = false;
-    for line in pip_output.lines() {
-        if line.contains("The conflict is caused by:") {
-            inside = true;
-            continue;
-        }
-        if !inside {
-            continue;
-        }
-        if line.trim().is_empty() {
-            inside = false;
-            continue;
-        }
-        let Some((_, req)) = line.split_once(" depends on ") else { continue };
+    for (_, req) in conflict_lines(pip_output) {
         let req = req.split(';').next().unwrap_or("").trim().replace(" and ", ",").replace(' ', "");
         if !req.is_empty() && !out.contains(&req) {
             out.push(req);
@@ -122,15 +109,25 @@ pub fn conflict_requirements(pip_output: &str) -> Vec<String> {
     out
 }
 
+/// The `(X 1.0, Y<0.5.0 and >=0.4.3)` of each `X 1.0 depends on Y<0.5.0 and >=0.4.3` line in the section under
+/// pip's `The conflict is caused by:` (its `The user requested ...` lines have no dependent and are left out).
+fn conflict_lines(pip_output: &str) -> impl Iterator<Item = (&str, &str)> {
+    let section = pip_output.split_once("The conflict is caused by:").map_or("", |(_, rest)| rest);
+    section
+        .lines()
+        .map(str::trim)
+        .skip_while(|l| l.is_empty())
+        .take_while(|l| !l.is_empty())
+        .filter_map(|l| l.split_once(" depends on "))
+}
+
 /// The packages whose dependencies conflict (the `X` of pip's `X 1.0 depends on ...` lines), in order, without
 /// repeats. Downloaded together on the host, whose pip sees every version on the index, they resolve to versions
 /// that agree (xarray's environment.yml: the newest aiobotocore wants `botocore<1.42.92`, the newest boto3
 /// `>=1.42.97`; an older boto3 fits both), which the image's pip then finds in the wheelhouse.
 pub fn conflict_dependents(pip_output: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
-    let Some((_, section)) = pip_output.split_once("The conflict is caused by:") else { return out };
-    for line in section.lines().map(str::trim).skip_while(|l| l.is_empty()).take_while(|l| !l.is_empty()) {
-        let Some((who, _)) = line.split_once(" depends on ") else { continue };
+    for (who, _) in conflict_lines(pip_output) {
         let Some(name) = who.split_whitespace().next() else { continue };
         if !out.iter().any(|n| n == name) {
             out.push(name.to_string());

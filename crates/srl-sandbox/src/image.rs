@@ -572,10 +572,13 @@ impl ImageBuilder {
                 .chain(wheels::conflict_requirements(&out.output))
                 .filter(|r| !fetched.contains(r))
                 .collect();
-            // The conflicting packages, resolved together on the host (one round each set).
+            // The conflicting packages, resolved together on the host under the versions the user asked for
+            // (one round each set).
             let dependents = wheels::conflict_dependents(&out.output);
-            let group = format!("together: {}", dependents.join(" "));
-            let resolve_together = dependents.len() > 1 && !fetched.contains(&group);
+            let pins = wheels::conflict_pins(&out.output);
+            let group = format!("together: {} under {}", dependents.join(" "), pins.join(" "));
+            let resolve_together =
+                (dependents.len() > 1 || !dependents.is_empty() && !pins.is_empty()) && !fetched.contains(&group);
             if (missing.is_empty() && !resolve_together) || out.timed_out {
                 return Err(Self::build_error(what, &out));
             }
@@ -585,8 +588,9 @@ impl ImageBuilder {
                 fetched.extend(missing);
             }
             if resolve_together {
-                self.say(&format!("{what}: pip needs versions of {} that agree", dependents.join(", ")));
-                self.download(wheelhouse, suite, &dependents, &[]).await?;
+                let with = if pins.is_empty() { String::new() } else { format!(" and with {}", pins.join(", ")) };
+                self.say(&format!("{what}: pip needs versions of {} that agree{with}", dependents.join(", ")));
+                self.download(wheelhouse, suite, &dependents, &pins).await?;
                 fetched.push(group);
             }
             // Everything the container lacks: another build of the same environment may have fetched it first.

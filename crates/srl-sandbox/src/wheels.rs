@@ -136,6 +136,24 @@ pub fn conflict_dependents(pip_output: &str) -> Vec<String> {
     out
 }
 
+/// The versions that the user asked for in a failed resolution (`dask==2022.8.1` of pip's `The user requested
+/// (constraint) dask==2022.8.1` line under `The conflict is caused by:`), in order, without repeats. A dependent
+/// resolved on the host under them gets a version that fits them (xarray 0.12: the newest distributed wants the
+/// newest dask, the spec pins dask 2022.8.1; `pip download distributed -c <that pin>` finds distributed 2022.8.1).
+pub fn conflict_pins(pip_output: &str) -> Vec<String> {
+    let section = pip_output.split_once("The conflict is caused by:").map_or("", |(_, rest)| rest);
+    let mut out: Vec<String> = Vec::new();
+    for line in section.lines().map(str::trim).skip_while(|l| l.is_empty()).take_while(|l| !l.is_empty()) {
+        let Some(rest) = line.strip_prefix("The user requested ") else { continue };
+        let req = rest.trim_start_matches("(constraint)").split(';').next().unwrap_or("").trim();
+        let req = req.replace(" and ", ",").replace(' ', "");
+        if !req.is_empty() && !out.contains(&req) {
+            out.push(req);
+        }
+    }
+    out
+}
+
 /// A requirement's project name as PEP 503 compares names (`MarkupSafe`, `markupsafe` and `Markup_Safe` are one),
 /// or `None` for an option line (`--index-url ...`) or a URL.
 fn project_name(req: &str) -> Option<String> {
@@ -327,6 +345,19 @@ To fix this you could try to:\n\
         assert!(conflict_requirements("ERROR: No matching distribution found for x").is_empty());
         assert_eq!(conflict_dependents(out), vec!["black", "mypy", "foo", "bar"]);
         assert!(conflict_dependents("ERROR: No matching distribution found for x").is_empty());
+        assert_eq!(conflict_pins(out), vec!["markupsafe==2.1.1"]);
+        let xarray = "ERROR: Cannot install distributed because these package versions have conflicting dependencies.\n\
+\n\
+The conflict is caused by:\n\
+    The user requested dask==2022.8.1\n\
+    The user requested (constraint) dask==2022.8.1\n\
+    distributed 2024.8.0 depends on dask==2024.8.0\n\
+\n\
+To fix this you could try to:\n\
+    The user requested (constraint) after-the-section==1\n";
+        assert_eq!(conflict_pins(xarray), vec!["dask==2022.8.1"]);
+        assert_eq!(conflict_dependents(xarray), vec!["distributed"]);
+        assert!(conflict_pins("ERROR: No matching distribution found for x").is_empty());
     }
 
     #[test]

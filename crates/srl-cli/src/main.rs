@@ -7,6 +7,12 @@ mod support;
 
 use clap::{Parser, Subcommand};
 
+/// mimalloc keeps freed pages for reuse: the policy's large activations (a prefill's attention scores are
+/// hundreds of MB a layer) went back to the kernel at every free under glibc's malloc, and the page faults of
+/// their next allocation took more time than the matmuls (see ARCHITECTURE.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Train small code models as software-engineering agents with Supervised Reinforcement Learning, and
 /// evaluate them on SWE-bench in Docker sandboxes.
 #[derive(Debug, Parser)]

@@ -21,6 +21,8 @@
 //!
 //! # Code map
 //! * [`model`]: the Qwen2 architecture (differentiable and fused paths, KV cache, masks).
+//! * `cpu_attention`, `cpu_bf16`: the fused path's CPU kernels (blocked attention without the score tensor; bf16
+//!   products for few rows).
 //! * [`policy`]: [`Policy`], loading, sampling, log-probs, saving.
 //! * [`chat`]: tokenizer wrapper, ChatML template, left truncation of history.
 //! * [`sample`]: sampling options and the per-row token choice.
@@ -64,6 +66,7 @@
 pub mod bench;
 pub mod chat;
 pub mod config;
+mod cpu_attention;
 mod cpu_bf16;
 pub mod error;
 pub mod files;

@@ -311,6 +311,12 @@ impl Qwen2 {
         let freqs = positions.to_dtype(DType::F32)?.unsqueeze(2)?.broadcast_mul(&self.inv_freq)?;
         let cos = freqs.cos()?.to_dtype(dtype)?.contiguous()?;
         let sin = freqs.sin()?.to_dtype(dtype)?.contiguous()?;
+        // The fused path's CPU attention reads the mask once for all layers.
+        let host_mask = match mask {
+            Some(m) if pass.fused && m.device().is_cpu() => Some(crate::cpu_attention::HostMask::new(m)?),
+            _ => None,
+        };
+        let mask = Mask { tensor: mask, host: host_mask.as_ref() };
         for (i, layer) in self.layers.iter().enumerate() {
             let residual = &xs;
             let h = self.rms_norm(&xs, &layer.input_layernorm, pass)?;
@@ -385,7 +391,7 @@ impl Qwen2 {
         layer: &Layer,
         x: &Tensor,
         rope: (&Tensor, &Tensor),
-        mask: Option<&Tensor>,
+        mask: Mask,
         cache: Option<&mut Option<(Tensor, Tensor)>>,
         pass: Pass,
     ) -> Result<Tensor> {
@@ -411,11 +417,17 @@ impl Qwen2 {
             }
             None => (k, v),
         };
+        let scale = 1f64 / (hd as f64).sqrt();
+        let fused_cpu =
+            pass.fused && crate::cpu_attention::applies(&q, &k, &v) && (mask.tensor.is_none() || mask.host.is_some());
+        if fused_cpu {
+            let out = crate::cpu_attention::attention(&q, &k, &v, mask.host, scale)?;
+            return layer.o_proj.forward(&out.transpose(1, 2)?.reshape((b, t, nh * hd))?, pass);
+        }
         let k = candle_transformers::utils::repeat_kv(k, nh / nkv)?.contiguous()?;
         let v = candle_transformers::utils::repeat_kv(v, nh / nkv)?.contiguous()?;
-        let scale = 1f64 / (hd as f64).sqrt();
         let scores = (q.matmul(&k.transpose(2, 3)?)? * scale)?;
-        let scores = match mask {
+        let scores = match mask.tensor {
             Some(m) => scores.broadcast_add(m)?,
             None => scores,
         };
@@ -428,6 +440,13 @@ impl Qwen2 {
         let out = probs.matmul(&v)?.transpose(1, 2)?.reshape((b, t, nh * hd))?;
         layer.o_proj.forward(&out, pass)
     }
+}
+
+/// A forward pass's attention mask: the tensor, and its host copy when the CPU attention kernel reads it.
+#[derive(Clone, Copy)]
+struct Mask<'a> {
+    tensor: Option<&'a Tensor>,
+    host: Option<&'a crate::cpu_attention::HostMask>,
 }
 
 /// RoPE (rotate-half form) with ops that have a backward. `x`: `[B, H, T, D]`; `cos`, `sin`: `[B, T, D/2]`.

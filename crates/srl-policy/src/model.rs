@@ -311,9 +311,9 @@ impl Qwen2 {
         let freqs = positions.to_dtype(DType::F32)?.unsqueeze(2)?.broadcast_mul(&self.inv_freq)?;
         let cos = freqs.cos()?.to_dtype(dtype)?.contiguous()?;
         let sin = freqs.sin()?.to_dtype(dtype)?.contiguous()?;
-        // The fused path's CPU attention reads the mask once for all layers.
+        // The CPU attention kernel reads the mask once for all layers.
         let host_mask = match mask {
-            Some(m) if pass.fused && m.device().is_cpu() => Some(crate::cpu_attention::HostMask::new(m)?),
+            Some(m) if m.device().is_cpu() => Some(crate::cpu_attention::HostMask::new(m)?),
             _ => None,
         };
         let mask = Mask { tensor: mask, host: host_mask.as_ref() };
@@ -418,9 +418,8 @@ impl Qwen2 {
             None => (k, v),
         };
         let scale = 1f64 / (hd as f64).sqrt();
-        let fused_cpu =
-            pass.fused && crate::cpu_attention::applies(&q, &k, &v) && (mask.tensor.is_none() || mask.host.is_some());
-        if fused_cpu {
+        // On the CPU both paths take the blocked kernel (with its own backward when in a graph).
+        if crate::cpu_attention::applies(&q, &k, &v) && (mask.tensor.is_none() || mask.host.is_some()) {
             let out = crate::cpu_attention::attention(&q, &k, &v, mask.host, scale)?;
             return layer.o_proj.forward(&out.transpose(1, 2)?.reshape((b, t, nh * hd))?, pass);
         }

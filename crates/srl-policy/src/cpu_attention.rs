@@ -26,11 +26,12 @@ use crate::error::Result;
 pub const BLOCK: usize = 64;
 
 /// An additive attention mask `[B, 1, T_q, T_k]` read once per forward pass (every layer uses it), with the end
-/// of each query row's visible keys (one past the last finite entry).
+/// of each query row's visible keys (one past the last finite entry). Clones share the values (each layer's op
+/// holds one).
 #[derive(Clone, Debug)]
 pub struct HostMask {
-    values: Vec<f32>,
-    ends: Vec<usize>,
+    values: std::sync::Arc<[f32]>,
+    ends: std::sync::Arc<[usize]>,
     b: usize,
     t_q: usize,
     t_k: usize,
@@ -46,11 +47,11 @@ impl HostMask {
             );
         }
         let values = mask.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
-        let ends = values
+        let ends: Vec<usize> = values
             .chunks_exact(t_k.max(1))
             .map(|row| row.iter().rposition(|v| v.is_finite()).map_or(0, |j| j + 1))
             .collect();
-        Ok(HostMask { values, ends, b, t_q, t_k })
+        Ok(HostMask { values: values.into(), ends: ends.into(), b, t_q, t_k })
     }
 }
 

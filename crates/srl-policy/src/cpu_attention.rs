@@ -161,59 +161,12 @@ impl CustomOp3 for Attention {
                 let ks = k.f32s(kv * t_k * d..(kv * t_k + end) * d, &mut kb);
                 let vs = v.f32s(kv * t_k * d..(kv * t_k + end) * d, &mut vb);
                 let mut scores = vec![0f32; rows * end];
-                // SAFETY: `scores` is `rows x end` row-major; `qs` is `rows x d` row-major; `ks` is `end x d`
-                // row-major, read as `d x end` (k^T: column stride d, row stride 1).
-                unsafe {
-                    gemm::gemm(
-                        rows,
-                        end,
-                        d,
-                        scores.as_mut_ptr(),
-                        1,
-                        end as isize,
-                        false,
-                        qs.as_ptr(),
-                        1,
-                        d as isize,
-                        ks.as_ptr(),
-                        d as isize,
-                        1,
-                        0f32,
-                        1f32,
-                        false,
-                        false,
-                        false,
-                        gemm::Parallelism::None,
-                    );
-                }
+                mm(rows, end, d, &mut scores, end, false, (qs, d, 1), (ks, 1, d), 1.0);
                 for (r, row) in scores.chunks_exact_mut(end).enumerate() {
                     softmax_row(row, self.scale, self.mask_row(bb, t_q, t_k, i0 + r, end));
                 }
                 let mut o = vec![0f32; rows * d];
-                // SAFETY: `o` is `rows x d`, `scores` `rows x end`, `vs` `end x d`, all row-major.
-                unsafe {
-                    gemm::gemm(
-                        rows,
-                        d,
-                        end,
-                        o.as_mut_ptr(),
-                        1,
-                        d as isize,
-                        false,
-                        scores.as_ptr(),
-                        1,
-                        end as isize,
-                        vs.as_ptr(),
-                        1,
-                        d as isize,
-                        0f32,
-                        1f32,
-                        false,
-                        false,
-                        false,
-                        gemm::Parallelism::None,
-                    );
-                }
+                mm(rows, d, end, &mut o, d, false, (&scores, end, 1), (vs, d, 1), 1.0);
                 (bh, i0, o)
             })
             .collect();

@@ -8,7 +8,9 @@
 #
 # Environment: THREADS (default 2), DTYPES (default "f32 bf16"), OUT (default target/bench-policy, JSON reports),
 # VENV (default ~/.cache/srl-swe/bench-venv: made here with torch, transformers, peft from PyPI; several GB, as the
-# default torch wheel pulls CUDA libraries), SRL_BIN (default: build target/release/srl-swe), NO_TORCH=1 (ours only).
+# default torch wheel pulls CUDA libraries), SRL_BIN (default: build target/release/srl-swe), NO_TORCH=1 (ours only),
+# BENCH_ARGS (more `model bench` options for both sides, e.g. "--train-rollouts 8 --train-micro-batch 1
+# --gradient-checkpointing"; the reference side reads them from the workload file).
 # When the reference side cannot be installed or fails, it says so and prints our side alone. Not a test.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -42,7 +44,7 @@ reports=()
 for d in $dtypes; do
   echo "== srl-swe, $d, $threads threads"
   RAYON_NUM_THREADS="$threads" "$bin" model bench --model "$model" --dtype "$d" \
-    --json "$out/srl-swe-$d.json" --work "$out/work.json"
+    --json "$out/srl-swe-$d.json" --work "$out/work.json" ${BENCH_ARGS:-}
   reports+=("$out/srl-swe-$d.json")
   if [ "$ref" = 1 ]; then
     echo "== PyTorch, $d, $threads threads"

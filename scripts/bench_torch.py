@@ -99,6 +99,8 @@ def run(a):
 
     cfg = peft.LoraConfig(r=work["lora_r"], lora_alpha=work["lora_alpha"], lora_dropout=0.0,
                           target_modules=work["lora_targets"])
+    if work.get("gradient_checkpointing"):
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     pm = peft.get_peft_model(model, cfg)
     pm.train()
     pairs = work["train_pairs"]
@@ -107,16 +109,21 @@ def run(a):
     ids = torch.tensor([p + c for p, c in pairs])
     targets = torch.tensor([c for _, c in pairs])
     adv = torch.tensor(work["advantages"])[:, None]
+    mb = work.get("micro_batch") or len(pairs)
     reset_peak()
-    t0 = time.perf_counter()
-    out = pm(input_ids=ids[:, :-1], logits_to_keep=c_len)
-    lp = torch.log_softmax(out.logits.float(), -1).gather(-1, targets[..., None]).squeeze(-1)
-    loss = -(lp * adv).sum() / targets.numel()
-    fwd = time.perf_counter() - t0
-    rss_fwd = peak_rss()
-    t0 = time.perf_counter()
-    loss.backward()
-    bwd = time.perf_counter() - t0
+    fwd = bwd = 0.0
+    rss_fwd = 0
+    for s in range(0, len(pairs), mb):
+        t0 = time.perf_counter()
+        out = pm(input_ids=ids[s:s + mb, :-1], logits_to_keep=c_len)
+        lp = torch.log_softmax(out.logits.float(), -1).gather(-1, targets[s:s + mb, :, None]).squeeze(-1)
+        loss = -(lp * adv[s:s + mb]).sum() / targets.numel()
+        fwd += time.perf_counter() - t0
+        rss_fwd = max(rss_fwd, peak_rss() or 0)
+        t0 = time.perf_counter()
+        loss.backward()
+        bwd += time.perf_counter() - t0
+        del out, lp, loss
     tokens = sum(len(p) + len(c) for p, c in pairs)
     phases.append(phase("grpo_fwd", tokens, fwd, rss_fwd))
     phases.append(phase("grpo_bwd", tokens, bwd, peak_rss()))

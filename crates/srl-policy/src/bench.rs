@@ -12,8 +12,10 @@
 //! * `sampled_b8`: `decode_batch` samples (temperature 1) of `decode_tokens` tokens after the same prompt: one
 //!   prefill whose KV cache the rows share, then the batch's decoding; the decoding is timed.
 //! * `grpo_fwd`, `grpo_bwd`: with LoRA (`lora_r`, alpha `2 r`, all seven projections of every layer), the
-//!   policy's differentiable log-probs of the rollouts ([`Policy::logprobs`]) and the backward pass of a GRPO-style
-//!   loss `-sum_b adv_b * sum_t lp_bt / sum mask`.
+//!   policy's differentiable log-probs of the rollouts ([`Policy::logprobs`]) and the backward pass
+//!   ([`Policy::backward`]) of a GRPO-style loss `-sum_b adv_b * sum_t lp_bt / sum mask`, `train_micro_batch`
+//!   rollouts at a time (gradients summed), with or without gradient checkpointing; times are summed over the
+//!   micro-batches, the peak is over all of them.
 //!
 //! The peak RSS of a phase is `VmHWM` after it, reset before it through `/proc/self/clear_refs` (Linux); it
 //! includes the weights. Decoding tokens/s count every new token of every row over the decoding time (the first
@@ -58,6 +60,10 @@ pub struct BenchOptions {
     pub train_prompt_tokens: usize,
     pub train_completion_tokens: usize,
     pub lora_r: usize,
+    /// Rollouts per forward/backward of the GRPO phases (gradients summed over the micro-batches); 0: all at once.
+    pub train_micro_batch: usize,
+    /// Gradient checkpointing in the GRPO phases (see [`PolicyOptions::gradient_checkpointing`]).
+    pub gradient_checkpointing: bool,
     /// Run only these phases (names as in the module doc); empty: all.
     pub phases: Vec<String>,
 }
@@ -74,6 +80,8 @@ impl Default for BenchOptions {
             train_prompt_tokens: 1000,
             train_completion_tokens: 128,
             lora_r: 16,
+            train_micro_batch: 0,
+            gradient_checkpointing: false,
             phases: Vec::new(),
         }
     }
@@ -95,6 +103,12 @@ pub struct Workload {
     pub lora_r: usize,
     pub lora_alpha: f64,
     pub lora_targets: Vec<String>,
+    /// Rollouts per forward/backward (0: all at once).
+    #[serde(default)]
+    pub micro_batch: usize,
+    /// Gradient checkpointing in the training phases (PyTorch: `gradient_checkpointing_enable`).
+    #[serde(default)]
+    pub gradient_checkpointing: bool,
 }
 
 /// One measured phase.
@@ -176,6 +190,8 @@ pub fn workload(policy: &Policy, opts: &BenchOptions) -> Result<Workload> {
         lora_r: lora.r,
         lora_alpha: lora.alpha,
         lora_targets: lora.target_modules,
+        micro_batch: opts.train_micro_batch,
+        gradient_checkpointing: opts.gradient_checkpointing,
     })
 }
 
@@ -233,21 +249,42 @@ pub fn run(opts: &BenchOptions, progress: &mut dyn FnMut(&PhaseResult)) -> Resul
             target_modules: work.lora_targets.clone(),
             ..Default::default()
         };
-        let policy = Policy::load(&opts.model, &PolicyOptions { training: Training::Lora(lora), ..frozen })?;
+        let popts = PolicyOptions {
+            training: Training::Lora(lora),
+            gradient_checkpointing: work.gradient_checkpointing,
+            ..frozen
+        };
+        let policy = Policy::load(&opts.model, &popts)?;
         let tokens: usize = work.train_pairs.iter().map(|(p, c)| p.len() + c.len()).sum();
-        let adv = Tensor::from_vec(work.advantages.clone(), (work.advantages.len(), 1), policy.device())?;
+        let completion_tokens: usize = work.train_pairs.iter().map(|(_, c)| c.len()).sum();
+        let mb = if work.micro_batch == 0 { work.train_pairs.len().max(1) } else { work.micro_batch };
+        let vars = policy.trainable_vars();
+        let mut grads: Vec<Option<Tensor>> = vec![None; vars.len()];
+        let (mut fwd, mut bwd) = (0.0, 0.0);
         reset_peak_rss();
-        let t = Instant::now();
-        let lp = policy.logprobs(&work.train_pairs)?;
-        let loss =
-            (lp.logprobs.broadcast_mul(&adv)?.sum_all()? / lp.mask.sum_all()?.to_scalar::<f32>()? as f64)?.neg()?;
-        let fwd = t.elapsed().as_secs_f64();
-        let rss_fwd = peak();
-        let t = Instant::now();
-        let grads = loss.backward()?;
-        let bwd = t.elapsed().as_secs_f64();
+        let mut rss_fwd = None;
+        for (pairs, adv) in work.train_pairs.chunks(mb).zip(work.advantages.chunks(mb)) {
+            let adv = Tensor::from_slice(adv, (adv.len(), 1), policy.device())?;
+            let t = Instant::now();
+            let lp = policy.logprobs(pairs)?;
+            let loss = (lp.logprobs.broadcast_mul(&adv)?.sum_all()? / completion_tokens as f64)?.neg()?;
+            fwd += t.elapsed().as_secs_f64();
+            rss_fwd = rss_fwd.max(peak());
+            let t = Instant::now();
+            let store = policy.backward(&lp, &loss)?;
+            drop(lp);
+            for (slot, v) in grads.iter_mut().zip(&vars) {
+                if let Some(g) = store.get(v.as_tensor()) {
+                    *slot = Some(match slot.take() {
+                        Some(acc) => (acc + g)?,
+                        None => g.clone(),
+                    });
+                }
+            }
+            bwd += t.elapsed().as_secs_f64();
+        }
         let rss = peak();
-        let missing = policy.trainable_vars().iter().filter(|v| grads.get(v.as_tensor()).is_none()).count();
+        let missing = grads.iter().filter(|g| g.is_none()).count();
         if missing > 0 {
             return Err(PolicyError::Invalid(format!("{missing} LoRA variables got no gradient")));
         }

@@ -297,6 +297,23 @@ fn mm(
     rhs: (&[f32], usize, usize),
     beta: f32,
 ) {
+    mm_par(m, n, k, dst, dst_rs, accumulate, lhs, rhs, beta, gemm::Parallelism::None)
+}
+
+/// [`mm`] with gemm's own parallelism (for one large product rather than many small ones).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn mm_par(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: &mut [f32],
+    dst_rs: usize,
+    accumulate: bool,
+    lhs: (&[f32], usize, usize),
+    rhs: (&[f32], usize, usize),
+    beta: f32,
+    parallelism: gemm::Parallelism,
+) {
     let span = |rows: usize, cols: usize, rs: usize, cs: usize| (rows.max(1) - 1) * rs + (cols.max(1) - 1) * cs + 1;
     assert!(dst.len() >= span(m, n, dst_rs, 1), "mm: dst too short");
     assert!(lhs.0.len() >= span(m, k, lhs.1, lhs.2), "mm: lhs too short");
@@ -322,7 +339,7 @@ fn mm(
             false,
             false,
             false,
-            gemm::Parallelism::None,
+            parallelism,
         );
     }
 }

@@ -68,6 +68,7 @@ pub mod chat;
 pub mod config;
 mod cpu_attention;
 mod cpu_bf16;
+mod cpu_linear;
 pub mod error;
 pub mod files;
 pub mod gguf;

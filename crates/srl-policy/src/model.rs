@@ -57,13 +57,16 @@ pub struct Proj {
 
 /// `x W^T + b` over the last dim of `x`. `x` is flattened to 2-D so that `W` is never broadcast over the batch:
 /// candle's matmul backward computes the right operand's gradient even for frozen weights, and for a broadcast
-/// weight that gradient is batch-size times the weight's size.
+/// weight that gradient is batch-size times the weight's size. On the CPU a frozen `W` in a graph takes
+/// [`crate::cpu_linear`], whose backward skips that gradient altogether.
 fn linear(x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Result<Tensor> {
     let mut dims = x.dims().to_vec();
     let in_dim = dims.last().copied().unwrap_or(0);
     let x2 = x.reshape(((), in_dim))?;
     let y = if crate::cpu_bf16::applies(&x2, w) {
         crate::cpu_bf16::matmul_t(&x2, w)?.to_dtype(DType::BF16)?
+    } else if crate::cpu_linear::applies(&x2, w) {
+        crate::cpu_linear::matmul_t(&x2, w)?
     } else {
         x2.matmul(&w.t()?)?
     };
@@ -304,33 +307,78 @@ impl Qwen2 {
         mut cache: Option<&mut KvCache>,
         pass: Pass,
     ) -> Result<Tensor> {
-        let (b, t) = ids.dims2()?;
-        let dtype = self.dtype();
-        let hidden = self.cfg.hidden_size;
-        let mut xs = self.embed_tokens.index_select(&ids.flatten_all()?, 0)?.reshape((b, t, hidden))?;
-        let freqs = positions.to_dtype(DType::F32)?.unsqueeze(2)?.broadcast_mul(&self.inv_freq)?;
-        let cos = freqs.cos()?.to_dtype(dtype)?.contiguous()?;
-        let sin = freqs.sin()?.to_dtype(dtype)?.contiguous()?;
+        let xs = self.embed(ids)?;
+        let (cos, sin) = self.rope_tables(positions)?;
         // The CPU attention kernel reads the mask once for all layers.
-        let host_mask = match mask {
-            Some(m) if m.device().is_cpu() => Some(crate::cpu_attention::HostMask::new(m)?),
-            _ => None,
-        };
+        let host_mask = host_mask(mask)?;
         let mask = Mask { tensor: mask, host: host_mask.as_ref() };
+        let mut xs = xs;
         for (i, layer) in self.layers.iter().enumerate() {
-            let residual = &xs;
-            let h = self.rms_norm(&xs, &layer.input_layernorm, pass)?;
             let cache_slot = cache.as_deref_mut().map(|c| &mut c.layers[i]);
-            let h = self.attention(layer, &h, (&cos, &sin), mask, cache_slot, pass)?;
-            xs = (h + residual)?;
-            let residual = &xs;
-            let h = self.rms_norm(&xs, &layer.post_attention_layernorm, pass)?;
-            let gate = layer.gate_proj.forward(&h, pass)?.silu()?;
-            let up = layer.up_proj.forward(&h, pass)?;
-            let h = layer.down_proj.forward(&(gate * up)?, pass)?;
-            xs = (h + residual)?;
+            xs = self.layer_forward(layer, &xs, (&cos, &sin), mask, cache_slot, pass)?;
         }
         self.rms_norm(&xs, &self.norm, pass)
+    }
+
+    /// [`Qwen2::forward_hidden`] on the differentiable path with gradient checkpointing: the layers run without
+    /// a graph and only each layer's input is kept; the result's graph starts at the last layer's output. Its
+    /// backward is [`Checkpoints::backward`], which recomputes one layer at a time with its graph. Activation
+    /// memory is one layer's graph plus `[B, T, hidden]` per layer, instead of every layer's graph.
+    pub fn forward_hidden_checkpointed(
+        &self,
+        ids: &Tensor,
+        positions: &Tensor,
+        mask: Option<&Tensor>,
+    ) -> Result<(Tensor, Checkpoints)> {
+        let pass = Pass::train();
+        let detached = self.detached();
+        let (cos, sin) = self.rope_tables(positions)?;
+        let host = host_mask(mask)?;
+        let m = Mask { tensor: mask, host: host.as_ref() };
+        let mut xs = detached.embed(ids)?;
+        let mut inputs = Vec::with_capacity(self.layers.len());
+        for layer in &detached.layers {
+            inputs.push(xs.clone());
+            xs = detached.layer_forward(layer, &xs, (&cos, &sin), m, None, pass)?;
+        }
+        let last = candle_core::Var::from_tensor(&xs)?;
+        let h = self.rms_norm(last.as_tensor(), &self.norm, pass)?;
+        let ckpt =
+            Checkpoints { model: self.clone(), ids: ids.clone(), cos, sin, mask: mask.cloned(), host, inputs, last };
+        Ok((h, ckpt))
+    }
+
+    /// The token embeddings of `ids` `[B, T]`: `[B, T, hidden]`.
+    fn embed(&self, ids: &Tensor) -> Result<Tensor> {
+        let (b, t) = ids.dims2()?;
+        Ok(self.embed_tokens.index_select(&ids.flatten_all()?, 0)?.reshape((b, t, self.cfg.hidden_size))?)
+    }
+
+    /// RoPE's `(cos, sin)` tables `[B, T, head_dim / 2]` of `positions` `[B, T]`, in the model's dtype.
+    fn rope_tables(&self, positions: &Tensor) -> Result<(Tensor, Tensor)> {
+        let dtype = self.dtype();
+        let freqs = positions.to_dtype(DType::F32)?.unsqueeze(2)?.broadcast_mul(&self.inv_freq)?;
+        Ok((freqs.cos()?.to_dtype(dtype)?.contiguous()?, freqs.sin()?.to_dtype(dtype)?.contiguous()?))
+    }
+
+    /// One decoder layer: attention and MLP, each with its norm and residual.
+    fn layer_forward(
+        &self,
+        layer: &Layer,
+        xs: &Tensor,
+        rope: (&Tensor, &Tensor),
+        mask: Mask,
+        cache_slot: Option<&mut Option<(Tensor, Tensor)>>,
+        pass: Pass,
+    ) -> Result<Tensor> {
+        let h = self.rms_norm(xs, &layer.input_layernorm, pass)?;
+        let h = self.attention(layer, &h, rope, mask, cache_slot, pass)?;
+        let xs = (h + xs)?;
+        let h = self.rms_norm(&xs, &layer.post_attention_layernorm, pass)?;
+        let gate = layer.gate_proj.forward(&h, pass)?.silu()?;
+        let up = layer.up_proj.forward(&h, pass)?;
+        let h = layer.down_proj.forward(&(gate * up)?, pass)?;
+        Ok((h + xs)?)
     }
 
     /// Logits `[.., vocab]` of hidden states `[.., hidden]` (in the model's dtype).
@@ -446,6 +494,81 @@ impl Qwen2 {
 struct Mask<'a> {
     tensor: Option<&'a Tensor>,
     host: Option<&'a crate::cpu_attention::HostMask>,
+}
+
+/// The host copy of a CPU mask for the attention kernel, read once per forward pass.
+fn host_mask(mask: Option<&Tensor>) -> Result<Option<crate::cpu_attention::HostMask>> {
+    match mask {
+        Some(m) if m.device().is_cpu() => Ok(Some(crate::cpu_attention::HostMask::new(m)?)),
+        _ => Ok(None),
+    }
+}
+
+/// What [`Qwen2::forward_hidden_checkpointed`] keeps for the backward: the model (sharing its weights), the
+/// forward's inputs, and each layer's input without a graph.
+pub struct Checkpoints {
+    model: Qwen2,
+    ids: Tensor,
+    cos: Tensor,
+    sin: Tensor,
+    mask: Option<Tensor>,
+    host: Option<crate::cpu_attention::HostMask>,
+    inputs: Vec<Tensor>,
+    /// The last layer's output: the variable where the returned hidden states' graph starts.
+    last: candle_core::Var,
+}
+
+impl std::fmt::Debug for Checkpoints {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Checkpoints").field("layers", &self.inputs.len()).field("shape", self.last.shape()).finish()
+    }
+}
+
+impl Checkpoints {
+    /// The gradients of `loss` with respect to `vars`, in the store that `loss.backward()` gives: that backward
+    /// runs down to the last layer's output, then each layer, last first, is recomputed from its kept input with
+    /// its graph and back-propagated alone (`sum(out * grad_out)`'s backward), its gradients of `vars` added to
+    /// the store and its input's gradient passed on. The same gradients as one backward over the whole graph.
+    pub fn backward(&self, loss: &Tensor, vars: &[candle_core::Var]) -> Result<candle_core::backprop::GradStore> {
+        let mut store = loss.backward()?;
+        let Some(mut grad) = store.remove(self.last.as_tensor()) else {
+            return Ok(store);
+        };
+        let mask = Mask { tensor: self.mask.as_ref(), host: self.host.as_ref() };
+        for (layer, input) in self.model.layers.iter().zip(&self.inputs).rev() {
+            let x = candle_core::Var::from_tensor(input)?;
+            let out =
+                self.model.layer_forward(layer, x.as_tensor(), (&self.cos, &self.sin), mask, None, Pass::train())?;
+            let mut layer_grads = (out * &grad)?.sum_all()?.backward()?;
+            for v in vars {
+                if let Some(g) = layer_grads.remove(v.as_tensor()) {
+                    add_grad(&mut store, v.as_tensor(), g)?;
+                }
+            }
+            grad = match layer_grads.remove(x.as_tensor()) {
+                Some(g) => g,
+                None => return Ok(store),
+            };
+        }
+        // A trainable embedding (full fine-tuning): its gradient from the first layer's input gradient.
+        if self.model.embed_tokens.track_op() {
+            let mut g = (self.model.embed(&self.ids)? * &grad)?.sum_all()?.backward()?;
+            if let Some(e) = g.remove(&self.model.embed_tokens) {
+                add_grad(&mut store, &self.model.embed_tokens, e)?;
+            }
+        }
+        Ok(store)
+    }
+}
+
+/// Adds `g` to `t`'s gradient in `store`.
+fn add_grad(store: &mut candle_core::backprop::GradStore, t: &Tensor, g: Tensor) -> Result<()> {
+    let sum = match store.remove(t) {
+        Some(prev) => (prev + g)?,
+        None => g,
+    };
+    store.insert(t, sum);
+    Ok(())
 }
 
 /// RoPE (rotate-half form) with ops that have a backward. `x`: `[B, H, T, D]`; `cos`, `sin`: `[B, T, D/2]`.

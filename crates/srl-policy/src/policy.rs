@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use candle_core::backprop::GradStore;
 use candle_core::{D, DType, Device, Tensor, Var};
 use rand::SeedableRng;
 use srl_core::{DTypeSpec, DeviceSpec, Message};
@@ -39,6 +40,10 @@ pub struct PolicyOptions {
     pub training: Training,
     /// `None`: [`ChatTemplate::default`] (Qwen2.5's, with its default system message).
     pub template: Option<ChatTemplate>,
+    /// Gradient checkpointing for [`Policy::logprobs`]: keep each layer's input only and recompute one layer at
+    /// a time in [`Policy::backward`] (the same gradients; about one more forward pass of compute, activation
+    /// memory of one layer instead of all). Also [`Policy::set_gradient_checkpointing`].
+    pub gradient_checkpointing: bool,
 }
 
 /// The candle device of a [`DeviceSpec`]. CUDA in a build without the `cuda` feature is an error that says so.
@@ -74,6 +79,8 @@ pub struct TokenLogprobs {
     pub mask: Tensor,
     /// Completion length per row.
     pub lengths: Vec<usize>,
+    /// The layer inputs kept by a checkpointed [`Policy::logprobs`], for [`Policy::backward`].
+    checkpoints: Option<std::sync::Arc<crate::model::Checkpoints>>,
 }
 
 /// A Qwen2-family policy: config, tokenizer, weights (frozen, fully trainable, or with LoRA adapters), and two
@@ -99,6 +106,7 @@ pub struct Policy {
     full_reference: Option<Qwen2>,
     stop_ids: Vec<u32>,
     pad_id: u32,
+    gradient_checkpointing: bool,
 }
 
 impl std::fmt::Debug for Policy {
@@ -224,6 +232,7 @@ impl Policy {
             full_reference,
             stop_ids,
             pad_id,
+            gradient_checkpointing: opts.gradient_checkpointing,
         };
         p.rebuild()?;
         tracing::info!(params = p.config.num_params(), trainable = p.num_trainable_params(), dtype = ?p.dtype, "policy ready");
@@ -511,6 +520,21 @@ impl Policy {
         self.logprobs_with(&self.train_model, Pass::train(), pairs)
     }
 
+    /// The gradients of `loss`, a function of `lp` (from [`Policy::logprobs`]), with respect to
+    /// [`Policy::trainable_vars`]: `loss.backward()`, or with gradient checkpointing the layer-by-layer
+    /// backward of [`crate::model::Checkpoints::backward`]. Read them with `store.get(var.as_tensor())`.
+    pub fn backward(&self, lp: &TokenLogprobs, loss: &Tensor) -> Result<GradStore> {
+        match &lp.checkpoints {
+            Some(c) => c.backward(loss, &self.trainable_vars()),
+            None => Ok(loss.backward()?),
+        }
+    }
+
+    /// Turns gradient checkpointing of [`Policy::logprobs`] on or off (see [`PolicyOptions`]).
+    pub fn set_gradient_checkpointing(&mut self, on: bool) {
+        self.gradient_checkpointing = on;
+    }
+
     /// The same numbers as [`Policy::logprobs`] without a graph (fused kernels, detached weights): old
     /// log-probs recomputed after sampling, or evaluation.
     pub fn logprobs_detached(&self, pairs: &[(Vec<u32>, Vec<u32>)]) -> Result<TokenLogprobs> {
@@ -556,7 +580,7 @@ impl Policy {
         let lengths: Vec<usize> = pairs.iter().map(|p| p.1.len()).collect();
         if b == 0 || c_max == 0 {
             let z = Tensor::zeros((b, 0), DType::F32, dev)?;
-            return Ok(TokenLogprobs { logprobs: z.clone(), mask: z, lengths });
+            return Ok(TokenLogprobs { logprobs: z.clone(), mask: z, lengths, checkpoints: None });
         }
         for (p, c) in pairs {
             if p.is_empty() {
@@ -586,7 +610,12 @@ impl Policy {
         let ids = Tensor::from_vec(flat, (b, t), dev)?;
         let attn = attention_mask(&valid, t, self.dtype, dev)?;
         let pos = positions(&valid, t, dev)?;
-        let h = model.forward_hidden(&ids, &pos, attn.as_ref(), None, pass)?;
+        let (h, checkpoints) = if self.gradient_checkpointing && !pass.fused && !full_logits {
+            let (h, c) = model.forward_hidden_checkpointed(&ids, &pos, attn.as_ref())?;
+            (h, Some(std::sync::Arc::new(c)))
+        } else {
+            (model.forward_hidden(&ids, &pos, attn.as_ref(), None, pass)?, None)
+        };
         let h = h.narrow(1, p_max - 1, c_max)?;
         // Logits only at completion positions; with a frozen lm_head, in chunks of rows with the gradient of the
         // hidden states computed alongside (see `Qwen2::token_logprobs`), so the [B, T, vocab] logits, their
@@ -602,7 +631,7 @@ impl Policy {
             model.token_logprobs(&h, &targets, !pass.fused, LOGPROB_CHUNK_ROWS)?.reshape((b, c_max))?
         };
         let mask = Tensor::from_vec(mask, (b, c_max), dev)?;
-        Ok(TokenLogprobs { logprobs: (lp * &mask)?, mask, lengths })
+        Ok(TokenLogprobs { logprobs: (lp * &mask)?, mask, lengths, checkpoints })
     }
 
     /// Replaces the adapters with a PEFT adapter folder (`adapter_config.json`, `adapter_model.safetensors`).

@@ -203,6 +203,41 @@ fn grads_of(p: &Policy) -> candle_core::backprop::GradStore {
     loss.backward().unwrap()
 }
 
+/// Gradient checkpointing changes neither the log-probs nor the gradients: LoRA (randomized B, so that every
+/// adapter has a gradient) and full fine-tuning (the tied embedding's gradient comes from both ends).
+#[test]
+fn gradient_checkpointing_gives_the_same_logprobs_and_gradients() {
+    for training in [Training::Lora(lora_cfg()), Training::Full { keep_reference: false }] {
+        let plain = Policy::from_parts(tiny(), &opts(training.clone())).unwrap();
+        let mut ckpt = Policy::from_parts(tiny(), &opts(training.clone())).unwrap();
+        ckpt.set_gradient_checkpointing(true);
+        // The same adapter values in both.
+        randomize_b(&plain);
+        for ((_, a), (_, b)) in plain.named_trainable_vars().iter().zip(ckpt.named_trainable_vars()) {
+            b.set(a.as_tensor()).unwrap();
+        }
+        let pr = pairs(&plain);
+        let adv = Tensor::new(&[[1f32], [-0.5], [0.25]], &Device::Cpu).unwrap();
+        let run = |p: &Policy| {
+            let lp = p.logprobs(&pr).unwrap();
+            let loss = lp.logprobs.broadcast_mul(&adv).unwrap().sum_all().unwrap().neg().unwrap();
+            let store = p.backward(&lp, &loss).unwrap();
+            (lp.logprobs.clone(), store)
+        };
+        let (lp_a, g_a) = run(&plain);
+        let (lp_b, g_b) = run(&ckpt);
+        assert!(max_diff(&lp_a, &lp_b) < 1e-5, "{training:?}: log-probs differ");
+        for ((name, va), (_, vb)) in plain.named_trainable_vars().iter().zip(ckpt.named_trainable_vars()) {
+            let a = g_a.get(va.as_tensor()).unwrap_or_else(|| panic!("{name}: no gradient without checkpointing"));
+            let b = g_b.get(vb.as_tensor()).unwrap_or_else(|| panic!("{name}: no gradient with checkpointing"));
+            let scale = a.abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap();
+            assert!(scale > 0.0, "{name}: zero gradient");
+            let d = max_diff(a, b);
+            assert!(d <= 1e-4 * scale.max(1.0), "{training:?} {name}: gradients differ by {d} (scale {scale})");
+        }
+    }
+}
+
 #[test]
 fn full_fine_tuning_gives_every_weight_a_gradient() {
     let p = Policy::from_parts(tiny(), &opts(Training::Full { keep_reference: true })).unwrap();

@@ -319,7 +319,13 @@ pub fn policy_options(cfg: &TrainConfig) -> PolicyOptions {
         TrainingMode::Full => Training::Full { keep_reference: cfg.grpo.kl_beta > 0.0 },
         TrainingMode::Lora => Training::Lora(cfg.lora_config(cfg.algorithm.seed)),
     };
-    PolicyOptions { device: cfg.model.device, dtype: cfg.model.dtype, training, template: None }
+    PolicyOptions {
+        device: cfg.model.device,
+        dtype: cfg.model.dtype,
+        training,
+        template: None,
+        gradient_checkpointing: cfg.model.gradient_checkpointing,
+    }
 }
 
 /// Creates the model folder with `model.init_preset` when it is missing; returns the folder or repo id.
@@ -671,7 +677,7 @@ impl Trainer {
             let lp = self.policy.logprobs(mb)?;
             let loss = (lp.logprobs.sum_all()? / total as f64)?.neg()?;
             loss_sum += loss.to_scalar::<f32>()? as f64;
-            acc.add(&loss.backward()?, &vars)?;
+            acc.add(&self.policy.backward(&lp, &loss)?, &vars)?;
         }
         let train_s = t.elapsed().as_secs_f64();
         let t = Instant::now();
@@ -846,7 +852,7 @@ impl Trainer {
                 loss_sum += parts.loss.to_scalar::<f32>()? as f64;
                 clipped += parts.clipped_tokens;
                 kl_sum += parts.kl_sum;
-                acc.add(&parts.loss.backward()?, &vars)?;
+                acc.add(&self.policy.backward(&lp, &parts.loss)?, &vars)?;
                 train_tokens += pairs.iter().map(|p| p.0.len() + p.1.len()).sum::<usize>();
             }
             train_s += t.elapsed().as_secs_f64();

@@ -71,6 +71,12 @@ pub struct BenchArgs {
     train_completion_tokens: usize,
     #[arg(long, default_value_t = 16)]
     lora_r: usize,
+    /// Rollouts per forward/backward in the GRPO phases (gradients summed); 0: all at once.
+    #[arg(long, default_value_t = 0)]
+    train_micro_batch: usize,
+    /// Gradient checkpointing in the GRPO phases (both sides).
+    #[arg(long)]
+    gradient_checkpointing: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -294,6 +300,8 @@ fn bench(a: BenchArgs) -> anyhow::Result<()> {
         train_prompt_tokens: a.train_prompt_tokens,
         train_completion_tokens: a.train_completion_tokens,
         lora_r: a.lora_r,
+        train_micro_batch: a.train_micro_batch,
+        gradient_checkpointing: a.gradient_checkpointing,
         phases: a.phases,
     };
     let mb = |b: Option<u64>| b.map(|b| format!("{:.0}", b as f64 / 1e6)).unwrap_or_else(|| "-".into());

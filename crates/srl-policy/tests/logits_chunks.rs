@@ -167,4 +167,13 @@ fn bench_workload_has_the_asked_sizes_and_runs_on_a_tiny_model() {
     assert_eq!(tokens[1..3], [5, 15]);
     assert_eq!(report.greedy_ids.len(), 5);
     assert_eq!(report.dtype, "f32");
+    // The GRPO phases one rollout at a time with gradient checkpointing: the same tokens, the options in the
+    // workload for the reference side.
+    let grpo = vec!["grpo_fwd".to_string(), "grpo_bwd".to_string()];
+    let one = BenchOptions { train_micro_batch: 1, gradient_checkpointing: true, phases: grpo, ..opts };
+    let (report, work) = srl_policy::bench::run(&one, &mut |_| {}).unwrap();
+    assert_eq!((work.micro_batch, work.gradient_checkpointing), (1, true));
+    let names: Vec<&str> = report.phases.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["grpo_fwd", "grpo_bwd"]);
+    assert!(report.phases.iter().all(|r| r.tokens == 2 * (w.train_pairs[0].0.len() + 16)));
 }

@@ -307,12 +307,11 @@ impl Qwen2 {
         mut cache: Option<&mut KvCache>,
         pass: Pass,
     ) -> Result<Tensor> {
-        let xs = self.embed(ids)?;
+        let mut xs = self.embed(ids)?;
         let (cos, sin) = self.rope_tables(positions)?;
         // The CPU attention kernel reads the mask once for all layers.
         let host_mask = host_mask(mask)?;
         let mask = Mask { tensor: mask, host: host_mask.as_ref() };
-        let mut xs = xs;
         for (i, layer) in self.layers.iter().enumerate() {
             let cache_slot = cache.as_deref_mut().map(|c| &mut c.layers[i]);
             xs = self.layer_forward(layer, &xs, (&cos, &sin), mask, cache_slot, pass)?;

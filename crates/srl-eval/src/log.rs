@@ -107,7 +107,9 @@ pub fn tail_lines(s: &str, n: usize) -> String {
 
 /// A failed build's or grading's message in one line: the cause where pip states one (the lines under `The
 /// conflict is caused by:`, else its last `No matching distribution found for ...`; its closing line only says
-/// `ResolutionImpossible`), else the last two lines (see [`tail_lines`]).
+/// `ResolutionImpossible`), else, for an sdist that did not build (pip's closing `note: This is an issue with the
+/// package mentioned above, not pip.`), the last Python exception line of its output (`ImportError: cannot import
+/// name 'Feature' ...`), else the last two lines (see [`tail_lines`]).
 pub fn error_summary(s: &str) -> String {
     if let Some((_, rest)) = s.rsplit_once("The conflict is caused by:") {
         let cause: Vec<&str> =
@@ -118,6 +120,12 @@ pub fn error_summary(s: &str) -> String {
     }
     if let Some(line) = s.lines().rev().find(|l| l.contains("No matching distribution found for ")) {
         return line.trim().to_string();
+    }
+    if s.contains("This is an issue with the package mentioned above, not pip") {
+        let exception = regex::Regex::new(r"^[A-Za-z_][\w.]*(Error|Exception|Exit): ").expect("a valid pattern");
+        if let Some(line) = s.lines().map(str::trim).rev().find(|l| exception.is_match(l)) {
+            return format!("sdist build failed: {line}");
+        }
     }
     tail_lines(s, 2)
 }
@@ -152,6 +160,19 @@ requested (constraint) astroid==3.0.0a6\n\nTo fix this you could try to:\n1. loo
         let missing = "Collecting a\nERROR: No matching distribution found for MarkupSafe==2.1.1\nexit 1";
         assert_eq!(error_summary(missing), "ERROR: No matching distribution found for MarkupSafe==2.1.1");
         assert_eq!(error_summary("a\nb\nc"), "b | c");
+        let sdist = "  Running setup.py\n      Traceback (most recent call last):\n      ImportError: cannot import \
+name 'Feature' from 'setuptools'\n      [end of output]\n  note: This error originates from a subprocess\nERROR: \
+Failed building wheel\nnote: This is an issue with the package mentioned above, not pip.\nhint: See above for details.";
+        assert_eq!(
+            error_summary(sdist),
+            "sdist build failed: ImportError: cannot import name 'Feature' from 'setuptools'"
+        );
+        let no_exception = "error: metadata-generation-failed\nnote: This is an issue with the package mentioned \
+above, not pip.\nhint: See above for details.";
+        assert_eq!(
+            error_summary(no_exception),
+            "note: This is an issue with the package mentioned above, not pip. | hint: See above for details."
+        );
     }
 
     #[test]

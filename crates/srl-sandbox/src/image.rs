@@ -242,6 +242,9 @@ pub struct ImageBuilder {
     source: ImageSource,
     progress: Progress,
     locks: Arc<std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
+    /// Requirement-file installs that failed in this builder's life (key: env image and requirements), with the
+    /// instance and error: instances with the same requirements fail at once rather than retrying for minutes.
+    failed_reqs: Arc<std::sync::Mutex<HashMap<String, (String, String)>>>,
 }
 
 impl std::fmt::Debug for ImageBuilder {
@@ -269,6 +272,7 @@ impl ImageBuilder {
             source: ImageSource::Local,
             progress: Arc::new(|_| {}),
             locks: Default::default(),
+            failed_reqs: Default::default(),
         })
     }
 
@@ -338,6 +342,18 @@ impl ImageBuilder {
     fn lock_for(&self, image: &str) -> Arc<tokio::sync::Mutex<()>> {
         let mut m = self.locks.lock().unwrap_or_else(|e| e.into_inner());
         m.entry(image.to_string()).or_default().clone()
+    }
+
+    /// The instance and error of an earlier failed requirement-file install with this key.
+    fn failed_req(&self, key: &str) -> Option<(String, String)> {
+        self.failed_reqs.lock().unwrap_or_else(|e| e.into_inner()).get(key).cloned()
+    }
+
+    /// Remember that the requirement-file install with this key failed for `instance` (see
+    /// [`ImageBuilder::failed_req`]).
+    fn fail_req(&self, key: &str, instance: &str, error: &SandboxError) {
+        let mut m = self.failed_reqs.lock().unwrap_or_else(|e| e.into_inner());
+        m.entry(key.to_string()).or_insert_with(|| (instance.to_string(), error.to_string()));
     }
 
     /// The base image name (`srl-swe/base.<suite>:<hash>`) of the recipe's default suite.
@@ -465,7 +481,8 @@ impl ImageBuilder {
     /// Download `reqs` for the Python and platform of `suite` into `dir` with `pip download` on the host: all of
     /// them and their dependencies as wheels when that works within [`BULK_DOWNLOAD_LIMIT`]; else each alone, its
     /// wheel, or else its sdist (built later inside the image; one that has neither is left for the image's pip to
-    /// name). Dependencies that this leaves out are found by [`ImageBuilder::pip_step`].
+    /// name), and then the closure of those that have wheels. Dependencies that this leaves out (an sdist's, for
+    /// one) are found by [`ImageBuilder::pip_step`].
     ///
     /// `constraints` (pip's `-c`: the spec's pins) bound what the resolution may pick.
     async fn download(&self, dir: &Path, suite: &DebianSuite, reqs: &[String], constraints: &[String]) -> Result<()> {
@@ -493,9 +510,11 @@ impl ImageBuilder {
         let bulk = pip(&["--only-binary=:all:"], true, reqs);
         if let Err(e) = self.run_host_within(bulk, "pip download", Some(BULK_DOWNLOAD_LIMIT)).await {
             tracing::info!("pip download of the whole closure failed, taking each requirement alone: {e}");
+            let mut wheeled = Vec::new();
             for r in reqs {
                 let one = std::slice::from_ref(r);
                 if self.run_host(pip(&["--only-binary=:all:", "--no-deps"], true, one), "pip download").await.is_ok() {
+                    wheeled.push(r.clone());
                     continue;
                 }
                 self.say(&format!("{r}: no wheel for Python {}; taking its sdist", suite.python));
@@ -505,6 +524,14 @@ impl ImageBuilder {
                 if let Err(e) = self.run_host(sdist, "sdist download").await {
                     tracing::warn!("{r}: neither a wheel nor an sdist for Python {}: {e}", suite.python);
                     self.say(&format!("{r}: neither a wheel nor an sdist for Python {}", suite.python));
+                }
+            }
+            if !wheeled.is_empty() && wheeled.len() < reqs.len() {
+                // The closure of those with wheels, so that the image's pip finds their dependencies at versions
+                // that agree (xarray: distributed at the pinned dask's version) rather than one escalation at a time.
+                let bulk = pip(&["--only-binary=:all:"], true, &wheeled);
+                if let Err(e) = self.run_host_within(bulk, "pip download", Some(BULK_DOWNLOAD_LIMIT)).await {
+                    tracing::info!("pip download of the closure of the requirements with wheels failed too: {e}");
                 }
             }
         }
@@ -574,8 +601,12 @@ impl ImageBuilder {
                 .collect();
             // The conflicting packages, resolved together on the host under the versions the user asked for
             // (one round each set).
-            let dependents = wheels::conflict_dependents(&out.output);
             let pins = wheels::conflict_pins(&out.output);
+            // Where some dependents exclude a pinned version, only they need other versions.
+            let dependents = match wheels::dependents_excluding_pins(&out.output) {
+                narrowed if !narrowed.is_empty() => narrowed,
+                _ => wheels::conflict_dependents(&out.output),
+            };
             let group = format!("together: {} under {}", dependents.join(" "), pins.join(" "));
             let resolve_together =
                 (dependents.len() > 1 || !dependents.is_empty() && !pins.is_empty()) && !fetched.contains(&group);
@@ -791,7 +822,15 @@ impl ImageBuilder {
         // one by one by `pip_step`, each would cost a round).
         let dir = self.wheelhouse_dir(&spec, &suite);
         let constraints = crate::wheels::pin_constraints(&spec.pip_packages, &file_reqs);
-        self.download(&dir, &suite, &file_reqs, &constraints).await?;
+        let reqs_key = short_hash(&[&env.image, &file_reqs.join("\n"), &constraints.join("\n")]);
+        if let Some((first, error)) = self.failed_req(&reqs_key) {
+            return Err(SandboxError::Build(format!(
+                "the requirement file's install failed earlier in this run for {first}, with the same requirements \
+                 and environment; not retried:\n{error}"
+            )));
+        }
+        let id = &instance.instance_id;
+        self.download(&dir, &suite, &file_reqs, &constraints).await.inspect_err(|e| self.fail_req(&reqs_key, id, e))?;
         let tmp = tempfile::tempdir().ctx(|| "temp dir".into())?;
         let testbed = tmp.path().join("testbed");
         let head = {
@@ -823,7 +862,9 @@ impl ImageBuilder {
             // except where the file pins a version of its own.
             c.write_file("/tmp/srl-constraints.txt", (constraints.join("\n") + "\n").as_bytes()).await?;
             let cmd = "python -m pip install -r /tmp/srl-requirements.txt -c /tmp/srl-constraints.txt";
-            self.pip_step(&c, cmd, "/testbed", &dir, &suite, &what).await?;
+            self.pip_step(&c, cmd, "/testbed", &dir, &suite, &what)
+                .await
+                .inspect_err(|e| self.fail_req(&reqs_key, id, e))?;
             // SWE-bench installs the pins after the requirement file: they win.
             if !spec.pip_packages.is_empty() {
                 let pins: Vec<String> = spec.pip_packages.iter().map(|r| shell_quote(r)).collect();

@@ -50,7 +50,8 @@ pub struct EnvSpec {
     /// `MAP_REPO_TO_ENV_YML_PATHS`); default: the name itself at the repository root.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub requirement_files: Vec<String>,
-    /// conda package names of an `environment.yml` mapped for the offline build: `pip:<name>` (a PyPI name),
+    /// conda package names of an `environment.yml` mapped for the offline build: `pip:<name>` (a PyPI name, with
+    /// optional bounds that the conda spec's are added to),
     /// `apt:<package>` (a Debian package, which must be in `apt_packages`) or `skip:<why>`. Unlisted names are
     /// taken as PyPI names.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]

@@ -154,6 +154,68 @@ pub fn conflict_pins(pip_output: &str) -> Vec<String> {
     out
 }
 
+/// The dependents of a failed resolution whose requirement excludes a version that the user pinned (`rasterio 1.4.3
+/// depends on numpy>=1.24` under `The user requested (constraint) numpy==1.23.0`), in order, without repeats: the
+/// ones that need another version. Resolved alone on the host under the pins they are quick (`pip download rasterio
+/// -c numpy==1.23.0` finds rasterio 1.3), where all of a conflict's dependents together can keep pip backtracking
+/// for many minutes (xarray's environment.yml: 17 of them, one of them an sdist that a wheel-only resolution never
+/// takes). A clause this cannot compare (a pre-release, a wildcard, `~=`) counts as excluding.
+pub fn dependents_excluding_pins(pip_output: &str) -> Vec<String> {
+    let pins: Vec<(String, String)> = conflict_pins(pip_output)
+        .iter()
+        .filter_map(|p| {
+            let (name, version) = p.split_once("==")?;
+            Some((project_name(name)?, version.split(',').next()?.to_string()))
+        })
+        .collect();
+    let mut out: Vec<String> = Vec::new();
+    for (who, req) in conflict_lines(pip_output) {
+        let req = req.split(';').next().unwrap_or("").trim();
+        let Some(name) = project_name(req) else { continue };
+        let Some((_, pinned)) = pins.iter().find(|(n, _)| *n == name) else { continue };
+        let spec = req.find(|c: char| "=<>!~".contains(c)).map_or("", |i| &req[i..]);
+        let excludes = spec
+            .split(" and ")
+            .flat_map(|s| s.split(','))
+            .map(str::trim)
+            .any(|clause| !clause.is_empty() && !clause_admits(clause, pinned));
+        let Some(dependent) = who.split_whitespace().next() else { continue };
+        if excludes && !out.iter().any(|n| n == dependent) {
+            out.push(dependent.to_string());
+        }
+    }
+    out
+}
+
+/// Whether a version clause (`>=1.24`, `<2.1`, `!=1.5.0`, `==1.23.0`) admits `version`; `false` where it cannot
+/// tell (see [`dependents_excluding_pins`]).
+fn clause_admits(clause: &str, version: &str) -> bool {
+    use std::cmp::Ordering::*;
+    let op_len = clause.find(|c: char| !"=<>!~".contains(c)).unwrap_or(clause.len());
+    let (op, bound) = (&clause[..op_len], clause[op_len..].trim());
+    let Some(ord) = release_cmp(version, bound) else { return false };
+    match op {
+        ">=" => ord != Less,
+        ">" => ord == Greater,
+        "<=" => ord != Greater,
+        "<" => ord == Less,
+        "==" | "===" => ord == Equal,
+        "!=" => ord != Equal,
+        _ => false,
+    }
+}
+
+/// Two plain release versions (`1.23.0`, `1.24`) compared with missing parts as zeros, or `None` for anything else
+/// (a pre-release, a local version, a wildcard).
+fn release_cmp(a: &str, b: &str) -> Option<std::cmp::Ordering> {
+    let parse = |v: &str| v.split('.').map(|p| p.parse::<u64>().ok()).collect::<Option<Vec<u64>>>();
+    let (mut a, mut b) = (parse(a)?, parse(b)?);
+    let n = a.len().max(b.len());
+    a.resize(n, 0);
+    b.resize(n, 0);
+    Some(a.cmp(&b))
+}
+
 /// A requirement's project name as PEP 503 compares names (`MarkupSafe`, `markupsafe` and `Markup_Safe` are one),
 /// or `None` for an option line (`--index-url ...`) or a URL.
 fn project_name(req: &str) -> Option<String> {
@@ -298,8 +360,9 @@ pub enum CondaDep {
 }
 
 /// A conda spec (`name`, `name=1.2`, `name>=1.2`, `channel::name`) mapped through `table` (conda name ->
-/// `pip:<name>`, `apt:<package>`, `skip:<why>`; unlisted names are PyPI names). conda's `=1.2` (any 1.2.x)
-/// becomes pip's `==1.2.*`. `python` and `pip` themselves are skipped: the venv has them.
+/// `pip:<requirement>`, `apt:<package>`, `skip:<why>`; unlisted names are PyPI names). conda's `=1.2` (any 1.2.x)
+/// becomes pip's `==1.2.*`. A `pip:` requirement may carry its own bounds (`pip:scitools-iris<3.5`): the conda
+/// spec's are added to them. `python` and `pip` themselves are skipped: the venv has them.
 pub fn map_conda(spec: &str, table: &BTreeMap<String, String>) -> CondaDep {
     let spec = spec.rsplit_once("::").map(|(_, s)| s).unwrap_or(spec).trim();
     let cut = spec.find(|c: char| "=<>!~ ".contains(c)).unwrap_or(spec.len());
@@ -317,7 +380,12 @@ pub fn map_conda(spec: &str, table: &BTreeMap<String, String>) -> CondaDep {
     match table.get(name).map(|v| v.split_once(':').unwrap_or(("pip", v))) {
         Some(("skip", why)) => CondaDep::Skip(format!("{name}: {}", why.trim())),
         Some(("apt", pkg)) => CondaDep::Apt(pkg.trim().to_string()),
-        Some((_, pip_name)) => CondaDep::Pip(format!("{}{constraint}", pip_name.trim())),
+        Some((_, pip_req)) => {
+            let pip_req = pip_req.trim();
+            let bounded = pip_req.contains(|c: char| "=<>!~".contains(c));
+            let sep = if bounded && !constraint.is_empty() { "," } else { "" };
+            CondaDep::Pip(format!("{pip_req}{sep}{constraint}"))
+        }
         None => CondaDep::Pip(format!("{name}{constraint}")),
     }
 }
@@ -358,6 +426,16 @@ To fix this you could try to:\n\
         assert_eq!(conflict_pins(xarray), vec!["dask==2022.8.1"]);
         assert_eq!(conflict_dependents(xarray), vec!["distributed"]);
         assert!(conflict_pins("ERROR: No matching distribution found for x").is_empty());
+        let numpy = "ERROR: Cannot install -r r.txt (line 3) and numpy because these package versions have conflicting \
+dependencies.\n\nThe conflict is caused by:\n    The user requested numpy\n    bottleneck 1.5.0 depends on numpy\n    \
+cartopy 0.23.0 depends on numpy>=1.21\n    cftime 1.6.4.post1 depends on numpy>1.13.3; python_version < \"3.12.0.rc1\"\n    \
+h5py 3.14.0 depends on numpy>=1.19.3\n    numba 0.60.0 depends on numpy<2.1 and >=1.22\n    pandas 1.5.3 depends on \
+numpy>=1.20.3; python_version < \"3.10\"\n    rasterio 1.4.3 depends on numpy>=1.24\n    old 0.1 depends on numpy<1.23\n    \
+odd 1.0 depends on numpy>=1.23.0rc1\n    fine 1.0 depends on numpy!=1.22.0,<=1.23\n    \
+The user requested (constraint) numpy==1.23.0\n\nTo fix this you could try to:\n";
+        assert_eq!(dependents_excluding_pins(numpy), vec!["rasterio", "old", "odd"]);
+        assert!(dependents_excluding_pins(out).is_empty(), "no pinned project among the dependencies");
+        assert_eq!(dependents_excluding_pins(xarray), vec!["distributed"]);
     }
 
     #[test]
@@ -433,6 +511,7 @@ To fix this you could try to:\n\
             ("matplotlib-base".to_string(), "pip:matplotlib".to_string()),
             ("cdms2".to_string(), "skip:conda-forge only".to_string()),
             ("hdf5".to_string(), "apt:libhdf5-dev".to_string()),
+            ("iris".to_string(), "pip:scitools-iris<3.5".to_string()),
         ]);
         let mapped: Vec<CondaDep> = conda.iter().map(|c| map_conda(c, &table)).collect();
         assert_eq!(
@@ -449,5 +528,7 @@ To fix this you could try to:\n\
             ]
         );
         assert_eq!(map_conda("conda-forge::numpy==1.23.0", &table), CondaDep::Pip("numpy==1.23.0".into()));
+        assert_eq!(map_conda("iris", &table), CondaDep::Pip("scitools-iris<3.5".into()));
+        assert_eq!(map_conda("iris>=3.2", &table), CondaDep::Pip("scitools-iris<3.5,>=3.2".into()));
     }
 }

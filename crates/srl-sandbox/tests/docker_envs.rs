@@ -156,3 +156,45 @@ async fn a_c_extension_repository_with_an_sdist_pin_and_its_requirements_file() 
     assert!(patch.contains("+# touched") && !patch.contains("settings.cfg"), "{patch}");
     c.remove().await.unwrap();
 }
+
+/// A requirement file that cannot be installed (a package that is nowhere) fails its instance with pip's reason;
+/// a second instance with the same requirements and environment fails at once with the first one's error, rather
+/// than downloading and resolving again (a validation of xarray's 22 instances retried a failing resolution for
+/// minutes each).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_requirement_file_is_not_retried_for_the_next_instance() {
+    let Some(sb) = common::sandbox().await else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let env = tmp.path().join("env");
+    std::fs::create_dir_all(&env).unwrap();
+    std::fs::write(
+        env.join("bad.toml"),
+        "repos = [\"test/bad\"]\npython = \"3.11\"\npackages = [\"requirements.txt\"]\ntest_cmd = \"pytest -rA\"\n",
+    )
+    .unwrap();
+    let repo_dir = tmp.path().join("bad");
+    std::fs::create_dir_all(&repo_dir).unwrap();
+    std::fs::write(repo_dir.join("requirements.txt"), "no-such-package-srl-swe==0.0.1\n").unwrap();
+    let repo = git2::Repository::init(&repo_dir).unwrap();
+    let sig = git2::Signature::now("t", "t@example.invalid").unwrap();
+    let mut idx = repo.index().unwrap();
+    idx.add_all(["*"], git2::IndexAddOption::DEFAULT, None).unwrap();
+    idx.write().unwrap();
+    let tree = repo.find_tree(idx.write_tree().unwrap()).unwrap();
+    let head = repo.commit(Some("HEAD"), &sig, &sig, "c", &tree, &[]).unwrap().to_string();
+    let inst = |n: u32| Instance {
+        instance_id: format!("test__bad-{n}"),
+        repo: "test/bad".into(),
+        version: "1.0".into(),
+        base_commit: head.clone(),
+        environment_setup_commit: head.clone(),
+        ..Instance::default()
+    };
+    let b = builder(&sb, &env);
+    let source = RepoSource::Git(repo_dir.clone());
+    let first = b.ensure_instance(&inst(1), &source).await.unwrap_err().to_string();
+    assert!(first.contains("no-such-package-srl-swe") && !first.contains("earlier in this run"), "{first}");
+    let second = b.ensure_instance(&inst(2), &source).await.unwrap_err().to_string();
+    assert!(second.contains("failed earlier in this run for test__bad-1"), "{second}");
+    assert!(second.contains("no-such-package-srl-swe"), "{second}");
+}

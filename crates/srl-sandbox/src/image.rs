@@ -23,8 +23,9 @@ use crate::wheels;
 
 /// Bumped when the build procedure itself changes (all tags change with it).
 const RECIPE_VERSION: &str = "srl-sandbox-images-v2";
-/// Bumped when the making of a testbed changes (instance tags only: v2 keeps the tags up to the base).
-const TESTBED_VERSION: &str = "testbed-v2";
+/// Bumped when the making of a testbed changes (instance tags only: v2 keeps the tags up to the base, v3 prepares
+/// tox's `--current-env` environments).
+const TESTBED_VERSION: &str = "testbed-v3";
 const VENV: &str = "/opt/venv";
 const PATH_ENV: &str = "PATH=/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 /// The environment's wheelhouse inside its images: pip installs from it and only from it (`PIP_NO_INDEX`), so the
@@ -877,6 +878,7 @@ impl ImageBuilder {
             self.pip_step(&c, cmd, "/testbed", &dir, &suite, &what).await?;
         }
         let mut script = String::from("cd /testbed\n");
+        script += &wheels::tox_current_env_setup(&spec.test_cmd, VENV);
         script += "git reflog expire --expire=now --all\ngit gc --prune=now --quiet\n";
         // Whatever the install left untracked is build output: hide it from `git status` and from the patch.
         script += "git status --porcelain --untracked-files=all | sed -n 's/^?? //p' >> .git/info/exclude\n";

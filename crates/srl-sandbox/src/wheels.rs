@@ -216,6 +216,35 @@ fn release_cmp(a: &str, b: &str) -> Option<std::cmp::Ordering> {
     Some(a.cmp(&b))
 }
 
+/// Shell lines that let `tox --current-env -e<env>` (tox-current-env, SWE-bench's sphinx test command) run in the
+/// venv: the plugin makes `.tox/<env>/bin/python` a link to the running Python (`/opt/venv/bin/python`), and a
+/// venv's Python started through a second link finds no `pyvenv.cfg` beside it, so it runs as the system Python
+/// without the venv's packages (`No module named pytest`; a conda env, SWE-bench's, has no such file to find).
+/// Each env folder gets the venv's `pyvenv.cfg` and its `lib`. Empty when the command does not use tox's
+/// `--current-env`.
+pub fn tox_current_env_setup(test_cmd: &str, venv: &str) -> String {
+    let words: Vec<&str> = test_cmd.split_whitespace().collect();
+    if !words.contains(&"tox") || !words.contains(&"--current-env") {
+        return String::new();
+    }
+    let mut envs: Vec<&str> = Vec::new();
+    for (i, w) in words.iter().enumerate() {
+        let list = match *w {
+            "-e" | "--env" => words.get(i + 1).copied().unwrap_or(""),
+            w => w.strip_prefix("-e").or_else(|| w.strip_prefix("--env=")).map_or("", |v| v.trim_start_matches('=')),
+        };
+        envs.extend(
+            list.split(',')
+                .filter(|e| !e.is_empty() && e.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))),
+        );
+    }
+    let mut out = String::new();
+    for e in envs {
+        out += &format!("mkdir -p .tox/{e} && cp {venv}/pyvenv.cfg .tox/{e}/ && ln -sfn {venv}/lib .tox/{e}/lib\n");
+    }
+    out
+}
+
 /// A requirement's project name as PEP 503 compares names (`MarkupSafe`, `markupsafe` and `Markup_Safe` are one),
 /// or `None` for an option line (`--index-url ...`) or a URL.
 fn project_name(req: &str) -> Option<String> {
@@ -436,6 +465,20 @@ The user requested (constraint) numpy==1.23.0\n\nTo fix this you could try to:\n
         assert_eq!(dependents_excluding_pins(numpy), vec!["rasterio", "old", "odd"]);
         assert!(dependents_excluding_pins(out).is_empty(), "no pinned project among the dependencies");
         assert_eq!(dependents_excluding_pins(xarray), vec!["distributed"]);
+    }
+
+    #[test]
+    fn tox_current_envs_get_the_venvs_configuration() {
+        let lines = tox_current_env_setup("tox --current-env -epy39 -v --", "/opt/venv");
+        assert_eq!(
+            lines,
+            "mkdir -p .tox/py39 && cp /opt/venv/pyvenv.cfg .tox/py39/ && ln -sfn /opt/venv/lib .tox/py39/lib\n"
+        );
+        let two = tox_current_env_setup("tox --current-env -e py39,lint -- -x", "/v");
+        assert!(two.contains(".tox/py39/") && two.contains(".tox/lint/") && two.lines().count() == 2, "{two}");
+        assert_eq!(tox_current_env_setup("pytest -rA", "/opt/venv"), "");
+        assert_eq!(tox_current_env_setup("tox -epy39", "/opt/venv"), "", "without --current-env tox makes its own");
+        assert_eq!(tox_current_env_setup("tox --current-env -e'$(x)'", "/v"), "", "odd names are left alone");
     }
 
     #[test]

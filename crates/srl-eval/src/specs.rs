@@ -56,6 +56,15 @@ const CONDA_NAMES: &[(&str, &str)] = &[
     ("pre-commit", "skip:a git hook runner, not used by the tests"),
 ];
 
+/// Bounds added against drift since SWE-bench built its images (`pip install` of an unpinned dependency now gets
+/// releases that did not exist then): `(repo, requirement, why)`, the spec's `drift_pins`, said in its header.
+const DRIFT_PINS: &[(&str, &str, &str)] = &[(
+    "sphinx-doc/sphinx",
+    "Pygments<2.19",
+    "Pygments 2.19 (January 2025) emits whitespace tokens (`<span class=\"w\"> </span>`) that the HTML tests of \
+     these sphinx versions do not expect",
+)];
+
 /// Per repository, conda names of its environment.yml that are C libraries or programs: Debian packages of its
 /// base image.
 const CONDA_APT: &[(&str, &str, &str)] = &[
@@ -232,6 +241,7 @@ pub fn spec_from_facts(repo: &str, versions: &[String], facts: &EnvFacts) -> Res
         apt_packages,
         packages,
         pip_packages: facts.pip_packages.clone(),
+        drift_pins: DRIFT_PINS.iter().filter(|(r, _, _)| *r == repo).map(|(_, p, _)| p.to_string()).collect(),
         requirement_files,
         conda,
         pre_install,
@@ -263,6 +273,9 @@ pub fn build_note(spec: &EnvSpec, dropped_apt: &[String]) -> String {
     };
     if let Some(d) = &spec.deviation {
         offline += &format!("\nDeviation: {d}.");
+    }
+    for (_, pin, why) in DRIFT_PINS.iter().filter(|(r, _, _)| spec.repos.iter().any(|s| s == r)) {
+        offline += &format!("\nDrift pin (`drift_pins`, installed with pip_packages): {pin}: {why}.");
     }
     if !spec.requirement_files.is_empty() {
         offline += &format!(

@@ -64,6 +64,13 @@ fn every_verified_pair_is_served_with_its_facts() {
         assert_eq!(got.log_parser(repo).unwrap(), srl_eval::parser_for_repo(repo).unwrap(), "{repo}");
         // Built on the Debian suite with SWE-bench's Python, or on the nearest one with the deviation recorded.
         let text = std::fs::read_to_string(path).unwrap();
+        // Pins against drift since SWE-bench's images are separate from its pip_packages, and said in the header.
+        if repo == "sphinx-doc/sphinx" {
+            assert_eq!(spec.drift_pins, vec!["Pygments<2.19".to_string()], "{repo} {version}");
+            assert!(text.contains("# Drift pin (`drift_pins`, installed with pip_packages): Pygments<2.19"), "{text}");
+        } else {
+            assert!(spec.drift_pins.is_empty(), "{repo} {version}");
+        }
         let suite = spec.debian_suite().unwrap();
         if suite.python == spec.python {
             assert!(spec.deviation.is_none() && spec.suite.is_none(), "{repo} {version}");

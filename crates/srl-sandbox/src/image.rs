@@ -683,7 +683,8 @@ impl ImageBuilder {
             return Ok(BuildReport { image, built: false, duration: started.elapsed() });
         }
         self.say(&format!("building {image} (Python {} of Debian {})", suite.python, suite.name));
-        let reqs: Vec<String> = spec.pip_packages.iter().chain(spec.plain_packages()).cloned().collect();
+        let reqs: Vec<String> =
+            spec.pip_packages.iter().chain(&spec.drift_pins).chain(spec.plain_packages()).cloned().collect();
         let bootstrap: Vec<String> = wheels::BOOTSTRAP.iter().map(|s| s.to_string()).collect();
         let dir = self.wheelhouse_dir(spec, &suite);
         if !dir.join(".complete").exists() {

@@ -45,6 +45,11 @@ pub struct EnvSpec {
     /// pip requirement specs installed into the venv from the host's wheelhouse (`pip download`).
     #[serde(default)]
     pub pip_packages: Vec<String>,
+    /// Bounds added here against drift since SWE-bench built its images (an unpinned dependency whose later
+    /// releases break the tests of that era: `Pygments<2.19` for sphinx), installed with `pip_packages`; each is
+    /// said in the spec file's header.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub drift_pins: Vec<String>,
     /// Where `packages = ["requirements.txt"]` or `["environment.yml"]` is read: repository paths tried in order
     /// at the instance's `environment_setup_commit` (SWE-bench's `MAP_REPO_TO_REQS_PATHS` and
     /// `MAP_REPO_TO_ENV_YML_PATHS`); default: the name itself at the repository root.

@@ -146,6 +146,18 @@ pub fn conflict_pins(pip_output: &str) -> Vec<String> {
     for line in section.lines().map(str::trim).skip_while(|l| l.is_empty()).take_while(|l| !l.is_empty()) {
         let Some(rest) = line.strip_prefix("The user requested ") else { continue };
         let req = rest.trim_start_matches("(constraint)").split(';').next().unwrap_or("").trim();
+        // The project being installed (`sphinx 3.0.1.dev20261208 (from /testbed)`): its release, as a pin that
+        // the index can serve.
+        if let Some((name, version)) =
+            req.strip_suffix(')').and_then(|r| r.split_once(" (from ")).and_then(|(nv, _)| nv.split_once(' '))
+        {
+            let release: Vec<&str> = version.split('.').take_while(|p| p.chars().all(|c| c.is_ascii_digit())).collect();
+            let pin = format!("{name}=={}", release.join("."));
+            if !release.is_empty() && !out.contains(&pin) {
+                out.push(pin);
+            }
+            continue;
+        }
         let req = req.replace(" and ", ",").replace(' ', "");
         if !req.is_empty() && !out.contains(&req) {
             out.push(req);
@@ -465,6 +477,13 @@ The user requested (constraint) numpy==1.23.0\n\nTo fix this you could try to:\n
         assert_eq!(dependents_excluding_pins(numpy), vec!["rasterio", "old", "odd"]);
         assert!(dependents_excluding_pins(out).is_empty(), "no pinned project among the dependencies");
         assert_eq!(dependents_excluding_pins(xarray), vec!["distributed"]);
+        // The project under install is pinned at its release: sphinx 3.0's `sphinxcontrib-applehelp<=1.0.7` got
+        // 1.0.7, which wants Sphinx>=5; resolved again under sphinx==3.0.1 it is 1.0.4.
+        let local = "The conflict is caused by:\n    The user requested sphinx 3.0.1.dev20261208 (from /testbed)\n    \
+sphinx[test] 3.0.1.dev20261208 depends on sphinx 3.0.1.dev20261208 (from /testbed)\n    \
+sphinxcontrib-applehelp 1.0.7 depends on Sphinx>=5\n\nTo fix this you could try to:\n";
+        assert_eq!(conflict_pins(local), vec!["sphinx==3.0.1"]);
+        assert_eq!(dependents_excluding_pins(local), vec!["sphinxcontrib-applehelp"]);
     }
 
     #[test]

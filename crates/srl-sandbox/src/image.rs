@@ -608,6 +608,9 @@ impl ImageBuilder {
                 narrowed if !narrowed.is_empty() => narrowed,
                 _ => wheels::conflict_dependents(&out.output),
             };
+            // With the bounds that this step already knows for them (a requirement fetched earlier).
+            let known: Vec<String> = fetched.iter().chain(&missing).cloned().collect();
+            let dependents = wheels::with_known_bounds(&dependents, &known);
             let group = format!("together: {} under {}", dependents.join(" "), pins.join(" "));
             let resolve_together =
                 (dependents.len() > 1 || !dependents.is_empty() && !pins.is_empty()) && !fetched.contains(&group);

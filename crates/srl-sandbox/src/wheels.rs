@@ -199,6 +199,23 @@ pub fn dependents_excluding_pins(pip_output: &str) -> Vec<String> {
     out
 }
 
+/// Each dependent name with the bounds of a requirement already known for it (`sphinxcontrib-applehelp` becomes
+/// `sphinxcontrib-applehelp<=1.0.7`, the bound that sphinx 3.0's set-up writes into setup.py): resolved again on the
+/// host without it, the newest release (2.0.0) would come back rather than the one that fits (1.0.4).
+pub fn with_known_bounds(dependents: &[String], known: &[String]) -> Vec<String> {
+    dependents
+        .iter()
+        .map(|d| {
+            let name = project_name(d);
+            known
+                .iter()
+                .rev()
+                .find(|k| project_name(k) == name && k.contains(|c: char| "=<>!~".contains(c)))
+                .map_or_else(|| d.clone(), |k| k.split(';').next().unwrap_or(k).trim().to_string())
+        })
+        .collect()
+}
+
 /// Whether a version clause (`>=1.24`, `<2.1`, `!=1.5.0`, `==1.23.0`) admits `version`; `false` where it cannot
 /// tell (see [`dependents_excluding_pins`]).
 fn clause_admits(clause: &str, version: &str) -> bool {
@@ -484,6 +501,11 @@ sphinx[test] 3.0.1.dev20261208 depends on sphinx 3.0.1.dev20261208 (from /testbe
 sphinxcontrib-applehelp 1.0.7 depends on Sphinx>=5\n\nTo fix this you could try to:\n";
         assert_eq!(conflict_pins(local), vec!["sphinx==3.0.1"]);
         assert_eq!(dependents_excluding_pins(local), vec!["sphinxcontrib-applehelp"]);
+        let known = ["Jinja2<3.0".to_string(), "sphinxcontrib_applehelp<=1.0.7 ; python_version>'3'".to_string()];
+        assert_eq!(
+            with_known_bounds(&["sphinxcontrib-applehelp".into(), "docutils".into()], &known),
+            vec!["sphinxcontrib_applehelp<=1.0.7", "docutils"]
+        );
     }
 
     #[test]

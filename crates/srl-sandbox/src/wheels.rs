@@ -168,7 +168,8 @@ pub fn conflict_pins(pip_output: &str) -> Vec<String> {
 
 /// The dependents of a failed resolution whose requirement excludes a version that the user pinned (`rasterio 1.4.3
 /// depends on numpy>=1.24` under `The user requested (constraint) numpy==1.23.0`), in order, without repeats: the
-/// ones that need another version. Resolved alone on the host under the pins they are quick (`pip download rasterio
+/// ones that need another version, bounded away from the release in conflict (`rasterio<1.4.3`; `>` when the
+/// excluding clause is an upper bound). Resolved alone on the host under the pins they are quick (`pip download rasterio
 /// -c numpy==1.23.0` finds rasterio 1.3), where all of a conflict's dependents together can keep pip backtracking
 /// for many minutes (xarray's environment.yml: 17 of them, one of them an sdist that a wheel-only resolution never
 /// takes). A clause this cannot compare (a pre-release, a wildcard, `~=`) counts as excluding.
@@ -186,15 +187,27 @@ pub fn dependents_excluding_pins(pip_output: &str) -> Vec<String> {
         let Some(name) = project_name(req) else { continue };
         let Some((_, pinned)) = pins.iter().find(|(n, _)| *n == name) else { continue };
         let spec = req.find(|c: char| "=<>!~".contains(c)).map_or("", |i| &req[i..]);
-        let excludes = spec
+        let excluding: Vec<&str> = spec
             .split(" and ")
             .flat_map(|s| s.split(','))
             .map(str::trim)
-            .any(|clause| !clause.is_empty() && !clause_admits(clause, pinned));
-        let Some(dependent) = who.split_whitespace().next() else { continue };
-        if excludes && !out.iter().any(|n| n == dependent) {
-            out.push(dependent.to_string());
+            .filter(|clause| !clause.is_empty() && !clause_admits(clause, pinned))
+            .collect();
+        let mut words = who.split_whitespace();
+        let (Some(dependent), version) = (words.next(), words.next()) else { continue };
+        if excluding.is_empty() || out.iter().any(|n| project_name(n) == project_name(dependent)) {
+            continue;
         }
+        // A lower bound above the pin: this release of the dependent is too new, an older one may fit; an upper
+        // bound below it: too old. Bounded so, the host cannot hand back the same release (or a newer one that
+        // drops the dependency altogether but breaks the bounds of whoever asked for it).
+        let lower = excluding.iter().all(|c| c.starts_with('>'));
+        let upper = excluding.iter().all(|c| c.starts_with('<'));
+        out.push(match version.filter(|v| release_cmp(v, v).is_some()) {
+            Some(v) if lower => format!("{dependent}<{v}"),
+            Some(v) if upper => format!("{dependent}>{v}"),
+            _ => dependent.to_string(),
+        });
     }
     out
 }
@@ -206,6 +219,9 @@ pub fn with_known_bounds(dependents: &[String], known: &[String]) -> Vec<String>
     dependents
         .iter()
         .map(|d| {
+            if d.contains(|c: char| "=<>!~".contains(c)) {
+                return d.clone();
+            }
             let name = project_name(d);
             known
                 .iter()
@@ -491,20 +507,20 @@ h5py 3.14.0 depends on numpy>=1.19.3\n    numba 0.60.0 depends on numpy<2.1 and 
 numpy>=1.20.3; python_version < \"3.10\"\n    rasterio 1.4.3 depends on numpy>=1.24\n    old 0.1 depends on numpy<1.23\n    \
 odd 1.0 depends on numpy>=1.23.0rc1\n    fine 1.0 depends on numpy!=1.22.0,<=1.23\n    \
 The user requested (constraint) numpy==1.23.0\n\nTo fix this you could try to:\n";
-        assert_eq!(dependents_excluding_pins(numpy), vec!["rasterio", "old", "odd"]);
+        assert_eq!(dependents_excluding_pins(numpy), vec!["rasterio<1.4.3", "old>0.1", "odd<1.0"]);
         assert!(dependents_excluding_pins(out).is_empty(), "no pinned project among the dependencies");
-        assert_eq!(dependents_excluding_pins(xarray), vec!["distributed"]);
+        assert_eq!(dependents_excluding_pins(xarray), vec!["distributed"], "== is neither bound");
         // The project under install is pinned at its release: sphinx 3.0's `sphinxcontrib-applehelp<=1.0.7` got
         // 1.0.7, which wants Sphinx>=5; resolved again under sphinx==3.0.1 it is 1.0.4.
         let local = "The conflict is caused by:\n    The user requested sphinx 3.0.1.dev20261208 (from /testbed)\n    \
 sphinx[test] 3.0.1.dev20261208 depends on sphinx 3.0.1.dev20261208 (from /testbed)\n    \
 sphinxcontrib-applehelp 1.0.7 depends on Sphinx>=5\n\nTo fix this you could try to:\n";
         assert_eq!(conflict_pins(local), vec!["sphinx==3.0.1"]);
-        assert_eq!(dependents_excluding_pins(local), vec!["sphinxcontrib-applehelp"]);
+        assert_eq!(dependents_excluding_pins(local), vec!["sphinxcontrib-applehelp<1.0.7"]);
         let known = ["Jinja2<3.0".to_string(), "sphinxcontrib_applehelp<=1.0.7 ; python_version>'3'".to_string()];
         assert_eq!(
-            with_known_bounds(&["sphinxcontrib-applehelp".into(), "docutils".into()], &known),
-            vec!["sphinxcontrib_applehelp<=1.0.7", "docutils"]
+            with_known_bounds(&["sphinxcontrib-applehelp".into(), "docutils".into(), "jinja2>2".into()], &known),
+            vec!["sphinxcontrib_applehelp<=1.0.7", "docutils", "jinja2>2"]
         );
     }
 
